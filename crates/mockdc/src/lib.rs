@@ -2,3 +2,15 @@
 //!
 //! The protocol core is sans-IO: modules here take bytes and the current time and return bytes;
 //! only [`server`] touches sockets.
+
+pub mod cluster;
+pub mod connection;
+pub mod control;
+pub mod crypto;
+pub mod handshake;
+pub mod rpc;
+pub mod rsa_key;
+pub mod server;
+pub mod session;
+pub mod tl;
+pub mod transport;

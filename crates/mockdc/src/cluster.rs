@@ -1,0 +1,187 @@
+//! State shared by every connection of every simulated datacenter: the DC table, the RSA key,
+//! registered auth keys, server salts and MTProto sessions.
+//!
+//! It is plain data behind locks, with no I/O: the tokio driver persists what needs persisting
+//! (see [`Cluster::take_dirty_keys`]) and the protocol engine reads and writes it in memory.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::AuthKey;
+use crate::rsa_key::RsaKeyPair;
+use crate::session::Session;
+
+/// Salts change every 30 minutes, as Telegram's do; the previous one stays valid for one more
+/// period so requests in flight across a boundary are not refused.
+pub const SALT_PERIOD_SECS: i64 = 1800;
+
+/// Where one simulated datacenter listens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DcAddress {
+    pub id: i32,
+    pub host: Ipv4Addr,
+    pub port: u16,
+}
+
+/// An authorization key known to one DC. Keys are per DC, as on Telegram: a key made on DC 1 is
+/// unknown (-404) on DC 2 until it is exported/imported or registered there.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub dc_id: i32,
+    pub key: AuthKey,
+    /// The salt agreed in the DH handshake (`new_nonce ^ server_nonce`), valid until the given
+    /// unix time; `None` for pre-shared keys.
+    pub first_salt: Option<(i64, i64)>,
+}
+
+/// Everything the DCs share.
+pub struct Cluster {
+    dcs: Vec<DcAddress>,
+    rsa: Arc<RsaKeyPair>,
+    /// Secret input to the salt schedule; salts are derived, not stored, so they survive nothing
+    /// and need no cleanup.
+    salt_secret: [u8; 32],
+    keys: RwLock<HashMap<i64, Arc<KeyEntry>>>,
+    /// Set whenever a key is added, so the driver knows to write the state directory.
+    keys_dirty: Mutex<bool>,
+    sessions: Mutex<HashMap<(i64, i64), Arc<Mutex<Session>>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("dcs", &self.dcs).finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    pub fn new(dcs: Vec<DcAddress>, rsa: Arc<RsaKeyPair>) -> Self {
+        let mut salt_secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut salt_secret);
+        Self {
+            dcs,
+            rsa,
+            salt_secret,
+            keys: RwLock::new(HashMap::new()),
+            keys_dirty: Mutex::new(false),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn dcs(&self) -> &[DcAddress] {
+        &self.dcs
+    }
+
+    pub fn rsa(&self) -> &Arc<RsaKeyPair> {
+        &self.rsa
+    }
+
+    pub fn has_dc(&self, dc_id: i32) -> bool {
+        self.dcs.iter().any(|dc| dc.id == dc_id)
+    }
+
+    /// Registers a key on a DC (from a finished handshake, the control API or the state dir).
+    pub fn add_key(&self, dc_id: i32, key: AuthKey, first_salt: Option<(i64, i64)>) -> Arc<KeyEntry> {
+        let entry = Arc::new(KeyEntry {
+            dc_id,
+            key,
+            first_salt,
+        });
+        self.keys
+            .write()
+            .expect("keys lock")
+            .insert(entry.key.id(), entry.clone());
+        *self.keys_dirty.lock().expect("dirty lock") = true;
+        entry
+    }
+
+    /// Makes a fresh random key and registers it on `dc_id` (pre-shared keys for clients such as
+    /// grammers that cannot do DH against a server whose RSA key they do not know).
+    pub fn register_random_key(&self, dc_id: i32) -> AuthKey {
+        let mut bytes = [0u8; 256];
+        rand::rng().fill_bytes(&mut bytes);
+        let key = AuthKey::from_bytes(bytes);
+        self.add_key(dc_id, key.clone(), None);
+        key
+    }
+
+    /// The key with this id if it is registered on this DC.
+    pub fn key(&self, dc_id: i32, key_id: i64) -> Option<Arc<KeyEntry>> {
+        self.keys
+            .read()
+            .expect("keys lock")
+            .get(&key_id)
+            .filter(|entry| entry.dc_id == dc_id)
+            .cloned()
+    }
+
+    /// All keys, for persisting; clears the dirty flag. `None` when nothing changed.
+    pub fn take_dirty_keys(&self) -> Option<Vec<(i32, AuthKey)>> {
+        let mut dirty = self.keys_dirty.lock().expect("dirty lock");
+        if !*dirty {
+            return None;
+        }
+        *dirty = false;
+        Some(
+            self.keys
+                .read()
+                .expect("keys lock")
+                .values()
+                .map(|e| (e.dc_id, e.key.clone()))
+                .collect(),
+        )
+    }
+
+    /// The salt of the period containing `unix_secs` for this key.
+    pub fn salt_for(&self, key_id: i64, unix_secs: i64) -> i64 {
+        let period = unix_secs.div_euclid(SALT_PERIOD_SECS);
+        let digest = Sha256::new()
+            .chain_update(self.salt_secret)
+            .chain_update(key_id.to_le_bytes())
+            .chain_update(period.to_le_bytes())
+            .finalize();
+        i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    }
+
+    /// Whether a client may use `salt` now: the current or previous period's salt, or the salt
+    /// from the handshake while it lasts.
+    pub fn salt_is_valid(&self, entry: &KeyEntry, salt: i64, unix_secs: i64) -> bool {
+        if let Some((first, until)) = entry.first_salt {
+            if salt == first && unix_secs < until {
+                return true;
+            }
+        }
+        salt == self.salt_for(entry.key.id(), unix_secs)
+            || salt == self.salt_for(entry.key.id(), unix_secs - SALT_PERIOD_SECS)
+    }
+
+    /// The session `(key, session_id)`, created if new; the flag says whether it was created.
+    pub fn session(&self, key_id: i64, session_id: i64) -> (Arc<Mutex<Session>>, bool) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let mut created = false;
+        let session = sessions
+            .entry((key_id, session_id))
+            .or_insert_with(|| {
+                created = true;
+                Arc::new(Mutex::new(Session::new(session_id)))
+            })
+            .clone();
+        (session, created)
+    }
+
+    /// Forgets a session (`destroy_session`); true if it existed.
+    pub fn destroy_session(&self, key_id: i64, session_id: i64) -> bool {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(&(key_id, session_id))
+            .is_some()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().expect("sessions lock").len()
+    }
+}

@@ -1,0 +1,248 @@
+//! Interop: GramJS (Node, npm `telegram`) against the in-process mock DC.
+//!
+//! - `interop/node/gramjs_handshake.js`: TCP Full, real DH handshake (RSA_PAD) on DC 2, then
+//!   help.getConfig, help.getNearestDc, ping and an unimplemented method.
+//! - `interop/node/gramjs_wss.js`: WebSocket (`ws://127.0.0.1:PORT/apiws`) with a pre-shared key
+//!   on DC 2, once with the Full transport inside the frames (GramJS' Node default) and once with
+//!   obfuscated abridged (its browser default). See `interop/node/NOTES-wss.md`.
+//!
+//! Needs `node` and `interop/node/node_modules` (`scripts/test` runs `npm ci`); without them the
+//! tests are skipped, unless `CI` or `TELEGATE_REQUIRE_INTEROP` is set, in which case they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use telegate_mockdc::server::{MockDc, MockDcConfig};
+
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+fn interop_required() -> bool {
+    ["CI", "TELEGATE_REQUIRE_INTEROP"].iter().any(|name| {
+        std::env::var(name)
+            .map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+            .unwrap_or(false)
+    })
+}
+
+struct NodeEnv {
+    node: PathBuf,
+    dir: PathBuf,
+}
+
+/// `Ok` if `node` runs and the interop dir has node_modules/telegram; `Err(reason)` otherwise.
+fn find_node() -> Result<NodeEnv, String> {
+    let dir = std::env::var_os("TELEGATE_NODE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("interop/node"));
+    let node = std::env::var_os("TELEGATE_NODE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("node"));
+    let version = std::process::Command::new(&node)
+        .arg("--version")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", node.display()))?;
+    if !version.status.success() {
+        return Err(format!("`{} --version` failed", node.display()));
+    }
+    if !dir.join("node_modules/telegram/package.json").exists() {
+        return Err(format!(
+            "{} has no node_modules/telegram (npm ci not run)",
+            dir.display()
+        ));
+    }
+    Ok(NodeEnv { node, dir })
+}
+
+/// Returns the Node environment, or `None` after printing why the test is skipped. Panics when
+/// the interop environment is required.
+fn node_or_skip(test: &str) -> Option<NodeEnv> {
+    match find_node() {
+        Ok(env) => Some(env),
+        Err(reason) if interop_required() => panic!(
+            "{test}: interop environment missing ({reason}); CI/TELEGATE_REQUIRE_INTEROP is set. \
+             Run `scripts/test` (it installs Node.js and runs `npm ci` in interop/node)."
+        ),
+        Err(reason) => {
+            eprintln!("{test}: skipped: {reason}; run scripts/test to set up and run the interop tests");
+            None
+        }
+    }
+}
+
+fn write_ready_file(dc: &MockDc) -> PathBuf {
+    let json = serde_json::to_string(dc.ready_info()).expect("serialize ready info");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let path = std::env::temp_dir().join(format!(
+        "telegate-interop-ready-{}-{nanos}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, format!("{json}\n")).expect("write ready file");
+    path
+}
+
+fn dc_port(ready_path: &Path, id: u64) -> u64 {
+    let ready: Value =
+        serde_json::from_str(&std::fs::read_to_string(ready_path).expect("read ready file"))
+            .expect("ready info is JSON");
+    ready["dcs"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["id"].as_u64() == Some(id)))
+        .and_then(|d| d["port"].as_u64())
+        .unwrap_or_else(|| panic!("DC {id} missing from ready info {ready}"))
+}
+
+struct ScriptRun {
+    success: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl ScriptRun {
+    /// The last JSON line on stdout.
+    fn result(&self) -> Option<Value> {
+        self.stdout
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+async fn run_script(program: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> ScriptRun {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+    match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(out)) => ScriptRun {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Ok(Err(e)) => panic!("waiting for {}: {e}", program.display()),
+        // Dropping the future drops the child, which kill_on_drop kills.
+        Err(_) => panic!(
+            "{} {:?} did not finish within {SCRIPT_TIMEOUT:?} (killed)",
+            program.display(),
+            args
+        ),
+    }
+}
+
+async fn start_mock() -> MockDc {
+    MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("start the mock DC")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gramjs_tcp_dh_handshake_getconfig() {
+    let Some(env) = node_or_skip("gramjs_tcp_dh_handshake_getconfig") else {
+        return;
+    };
+    let dc = start_mock().await;
+    let ready_path = write_ready_file(&dc);
+    let port = dc_port(&ready_path, 2);
+
+    let script = env.dir.join("gramjs_handshake.js");
+    let run = run_script(
+        &env.node,
+        &[script.as_os_str(), ready_path.as_os_str(), "2".as_ref()],
+        &env.dir,
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+    dc.shutdown().await;
+
+    assert!(run.success, "gramjs_handshake.js failed: {}", run.describe());
+    let result = run
+        .result()
+        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
+    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    assert_eq!(result["client"], "gramjs");
+    assert_eq!(result["dc"].as_u64(), Some(2));
+    assert_eq!(result["port"].as_u64(), Some(port));
+    assert_eq!(result["this_dc"].as_u64(), Some(2));
+    assert_eq!(result["unimplemented_error"], "400 METHOD_NOT_IMPLEMENTED_IN_MOCK");
+    eprintln!("gramjs result: {result}");
+}
+
+async fn gramjs_wss(test: &str, transport: &str) {
+    let Some(env) = node_or_skip(test) else {
+        return;
+    };
+    let dc = start_mock().await;
+    let key: [u8; 256] = dc.register_auth_key(2);
+    let key_hex = hex::encode(key);
+    let ready_path = write_ready_file(&dc);
+    let port = dc_port(&ready_path, 2);
+
+    let script = env.dir.join("gramjs_wss.js");
+    let run = run_script(
+        &env.node,
+        &[
+            script.as_os_str(),
+            ready_path.as_os_str(),
+            key_hex.as_ref(),
+            "2".as_ref(),
+            transport.as_ref(),
+        ],
+        &env.dir,
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+    dc.shutdown().await;
+
+    assert!(run.success, "gramjs_wss.js ({transport}) failed: {}", run.describe());
+    let result = run
+        .result()
+        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
+    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    assert_eq!(result["client"], "gramjs-wss");
+    assert_eq!(result["port"].as_u64(), Some(port));
+    let variants = result["variants"].as_array().expect("variants array");
+    assert_eq!(variants.len(), 1, "{}", run.describe());
+    assert_eq!(variants[0]["transport"], transport);
+    assert_eq!(variants[0]["ok"], Value::Bool(true), "{}", run.describe());
+    assert_eq!(variants[0]["this_dc"].as_u64(), Some(2));
+    eprintln!("gramjs wss result: {result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gramjs_wss_full_transport_preshared_key() {
+    gramjs_wss("gramjs_wss_full_transport_preshared_key", "full").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gramjs_wss_obfuscated_abridged_preshared_key() {
+    gramjs_wss("gramjs_wss_obfuscated_abridged_preshared_key", "obfuscated").await;
+}

@@ -1,0 +1,183 @@
+//! Interop: Telethon (Python, PyPI `telethon`) against the in-process mock DC.
+//!
+//! Runs `interop/python/telethon_handshake.py`, which performs a real DH handshake (Telethon's old
+//! RSA scheme) on DC 1 and DC 2 and then calls help.getConfig, help.getNearestDc, ping and an
+//! unimplemented method. Needs the venv that `scripts/test` creates; without it the test is skipped,
+//! unless `CI` or `TELEGATE_REQUIRE_INTEROP` is set, in which case it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use telegate_mockdc::server::{MockDc, MockDcConfig};
+
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+fn interop_required() -> bool {
+    ["CI", "TELEGATE_REQUIRE_INTEROP"].iter().any(|name| {
+        std::env::var(name)
+            .map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+            .unwrap_or(false)
+    })
+}
+
+/// `Ok(python)` if the interpreter exists and imports telethon; `Err(reason)` otherwise.
+fn find_python() -> Result<PathBuf, String> {
+    let python = std::env::var_os("TELEGATE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    if !python.exists() {
+        return Err(format!("no Python interpreter at {}", python.display()));
+    }
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import telethon"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "{} cannot import telethon: {}",
+            python.display(),
+            String::from_utf8_lossy(&probe.stderr).trim()
+        ));
+    }
+    Ok(python)
+}
+
+/// Returns the interpreter, or `None` after printing why the test is skipped. Panics when the
+/// interop environment is required.
+fn python_or_skip(test: &str) -> Option<PathBuf> {
+    match find_python() {
+        Ok(python) => Some(python),
+        Err(reason) if interop_required() => panic!(
+            "{test}: interop environment missing ({reason}); CI/TELEGATE_REQUIRE_INTEROP is set. \
+             Run `scripts/test` (it creates .venv and installs interop/python/requirements.txt)."
+        ),
+        Err(reason) => {
+            eprintln!("{test}: skipped: {reason}; run scripts/test to set up and run the interop tests");
+            None
+        }
+    }
+}
+
+fn write_ready_file(dc: &MockDc) -> PathBuf {
+    let json = serde_json::to_string(dc.ready_info()).expect("serialize ready info");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let path = std::env::temp_dir().join(format!(
+        "telegate-interop-ready-{}-{nanos}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, format!("{json}\n")).expect("write ready file");
+    path
+}
+
+struct ScriptRun {
+    success: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl ScriptRun {
+    /// The last JSON line on stdout.
+    fn result(&self) -> Option<Value> {
+        self.stdout
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+async fn run_script(program: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> ScriptRun {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+    match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(out)) => ScriptRun {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Ok(Err(e)) => panic!("waiting for {}: {e}", program.display()),
+        // Dropping the future drops the child, which kill_on_drop kills.
+        Err(_) => panic!(
+            "{} {:?} did not finish within {SCRIPT_TIMEOUT:?} (killed)",
+            program.display(),
+            args
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
+    let Some(python) = python_or_skip("telethon_dh_handshake_getconfig_ping_and_unimplemented") else {
+        return;
+    };
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("start the mock DC");
+    let ready_path = write_ready_file(&dc);
+    let ready: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ready_path).expect("read ready file"))
+            .expect("ready info is JSON");
+
+    let script = repo_root().join("interop/python/telethon_handshake.py");
+    let run = run_script(
+        &python,
+        &[script.as_os_str(), ready_path.as_os_str()],
+        &repo_root(),
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+    dc.shutdown().await;
+
+    assert!(run.success, "telethon_handshake.py failed: {}", run.describe());
+    let result = run
+        .result()
+        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
+    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    assert_eq!(result["client"], "telethon");
+    let dcs = result["dcs"].as_array().expect("dcs array");
+    assert_eq!(dcs.len(), 2, "{}", run.describe());
+    for (entry, expected_id) in dcs.iter().zip([1u64, 2]) {
+        assert_eq!(entry["dc"].as_u64(), Some(expected_id), "{}", run.describe());
+        assert_eq!(entry["ok"], Value::Bool(true), "{}", run.describe());
+        assert_eq!(entry["this_dc"].as_u64(), Some(expected_id));
+        assert_eq!(entry["unimplemented_error"], "400 METHOD_NOT_IMPLEMENTED_IN_MOCK");
+        let port = ready["dcs"]
+            .as_array()
+            .and_then(|all| all.iter().find(|d| d["id"].as_u64() == Some(expected_id)))
+            .and_then(|d| d["port"].as_u64())
+            .expect("DC in ready info");
+        assert_eq!(entry["port"].as_u64(), Some(port));
+    }
+    eprintln!("telethon result: {result}");
+}
