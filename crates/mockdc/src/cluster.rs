@@ -18,6 +18,11 @@ use crate::session::Session;
 /// Salts change every 30 minutes, as Telegram's do; the previous one stays valid for one more
 /// period so requests in flight across a boundary are not refused.
 pub const SALT_PERIOD_SECS: i64 = 1800;
+/// Sessions kept before idle ones are forgotten (grammers opens a new session per connection, so
+/// a long benchmark would otherwise grow the table without bound).
+const MAX_SESSIONS: usize = 50_000;
+/// A session idle this long may be forgotten when the table is full.
+const SESSION_IDLE_MS: u64 = 15 * 60 * 1000;
 
 /// Where one simulated datacenter listens.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,8 +164,11 @@ impl Cluster {
     }
 
     /// The session `(key, session_id)`, created if new; the flag says whether it was created.
-    pub fn session(&self, key_id: i64, session_id: i64) -> (Arc<Mutex<Session>>, bool) {
+    pub fn session(&self, key_id: i64, session_id: i64, now_ms: u64) -> (Arc<Mutex<Session>>, bool) {
         let mut sessions = self.sessions.lock().expect("sessions lock");
+        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&(key_id, session_id)) {
+            forget_idle_sessions(&mut sessions, now_ms);
+        }
         let mut created = false;
         let session = sessions
             .entry((key_id, session_id))
@@ -169,6 +177,7 @@ impl Cluster {
                 Arc::new(Mutex::new(Session::new(session_id)))
             })
             .clone();
+        session.lock().expect("session lock").last_active_ms = now_ms;
         (session, created)
     }
 
@@ -183,5 +192,36 @@ impl Cluster {
 
     pub fn session_count(&self) -> usize {
         self.sessions.lock().expect("sessions lock").len()
+    }
+}
+
+/// Drops sessions idle for long; if that is not enough, the least recently used half, so the
+/// sweep's O(n) cost is paid at most once per n/2 new sessions. A connection still holding a
+/// dropped session keeps working; only resuming it from another connection is lost.
+fn forget_idle_sessions(sessions: &mut HashMap<(i64, i64), Arc<Mutex<Session>>>, now_ms: u64) {
+    let last_active = |s: &Arc<Mutex<Session>>| s.lock().map(|s| s.last_active_ms).unwrap_or(0);
+    sessions.retain(|_, s| now_ms.saturating_sub(last_active(s)) < SESSION_IDLE_MS);
+    if sessions.len() >= MAX_SESSIONS {
+        let mut ages: Vec<u64> = sessions.values().map(last_active).collect();
+        let (_, median, _) = ages.select_nth_unstable(sessions.len() / 2);
+        let cutoff = *median;
+        sessions.retain(|_, s| last_active(s) > cutoff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_table_is_bounded() {
+        let cluster = Cluster::new(Vec::new(), Arc::new(RsaKeyPair::generate()));
+        for i in 0..(MAX_SESSIONS as i64 + 10) {
+            cluster.session(1, i, i as u64);
+        }
+        assert!(cluster.session_count() <= MAX_SESSIONS);
+        // The most recent sessions survive.
+        let (_, created) = cluster.session(1, MAX_SESSIONS as i64 + 9, 0);
+        assert!(!created);
     }
 }

@@ -127,9 +127,13 @@ impl Connection {
     }
 
     fn receive_inner(&mut self, bytes: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<(), Closed> {
-        self.codec.feed(bytes)?;
-        while let Some(frame) = self.codec.next_frame()? {
-            self.handle_frame(frame, now_ms, out)?;
+        // The codec buffers at most one frame plus one chunk; feeding in chunks and draining
+        // frames in between keeps a large WebSocket message from overflowing it.
+        for chunk in bytes.chunks(crate::transport::MAX_FEED_CHUNK) {
+            self.codec.feed(chunk)?;
+            while let Some(frame) = self.codec.next_frame()? {
+                self.handle_frame(frame, now_ms, out)?;
+            }
         }
         Ok(())
     }
@@ -196,7 +200,7 @@ impl Connection {
 
     fn handle_encrypted(&mut self, entry: Arc<KeyEntry>, message: crypto::DecryptedMessage, now_ms: u64, out: &mut Vec<u8>) {
         let now_secs = (now_ms / 1000) as i64;
-        let (session, created) = self.cluster.session(entry.key.id(), message.session_id);
+        let (session, created) = self.cluster.session(entry.key.id(), message.session_id, now_ms);
         let switched = !self.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session));
         if switched {
             // A session resumed on a new connection gets what it never acknowledged.

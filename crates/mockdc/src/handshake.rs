@@ -18,8 +18,11 @@
 //!    answer `dh_gen_ok`; `auth_key = g_b^a mod p`.
 //!
 //! Each step checks what Telegram checks (nonces, `p`/`q`, fingerprint, hashes, ranges) so that a
-//! client bug shows up here rather than as an unexplained failure later. The big-number work is
-//! one RSA-2048 decryption (CRT) and two 2048-bit modular exponentiations per handshake.
+//! client bug shows up here rather than as an unexplained failure later.
+//!
+//! Cost: the big-number work per handshake is one RSA-2048 decryption (CRT, ≈2 ms), `g^a` from a
+//! fixed-base table built once per process (≈2 ms instead of ≈8 ms for a plain `modpow`) and
+//! `g_b^a` (≈8 ms): the server side of a handshake is ≈12–15 ms of CPU on the dev machine.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -77,20 +80,49 @@ pub const TELEGRAM_DH_PRIME: [u8; 256] = decode_dh_prime();
 /// Precomputed big numbers for the DH checks.
 struct DhParams {
     p: BigUint,
-    g: BigUint,
     one: BigUint,
     p_minus_one: BigUint,
     /// `2^(2048-64)`: `g_a` and `g_b` must lie in `[safety, p - safety]`.
     safety_low: BigUint,
     safety_high: BigUint,
+    /// Fixed-base table for `g^a`: `g_table[i][j] = g^((j + 1) · 16^i) mod p`, 512 windows of
+    /// 4 bits (≈2 MiB, built once in ≈50 ms). Makes `g^a` about 4× faster than `modpow`.
+    g_table: Vec<[BigUint; 15]>,
+}
+
+impl DhParams {
+    /// `g^exp mod p` for a 2048-bit big-endian exponent, from the fixed-base table.
+    fn g_pow(&self, exp: &[u8; 256]) -> BigUint {
+        let mut acc = BigUint::one();
+        for (i, byte) in exp.iter().rev().enumerate() {
+            for (window, digit) in [(2 * i, byte & 0x0f), (2 * i + 1, byte >> 4)] {
+                if digit != 0 {
+                    acc = (&acc * &self.g_table[window][usize::from(digit) - 1]) % &self.p;
+                }
+            }
+        }
+        acc
+    }
 }
 
 static DH: LazyLock<DhParams> = LazyLock::new(|| {
     let p = BigUint::from_bytes_be(&TELEGRAM_DH_PRIME);
     let one = BigUint::one();
     let safety_low = BigUint::one() << (2048 - 64);
+    let mut g_table = Vec::with_capacity(512);
+    let mut base = BigUint::from(DH_G as u32);
+    for _ in 0..512 {
+        let mut x = base.clone();
+        let row: [BigUint; 15] = std::array::from_fn(|_| {
+            let current = x.clone();
+            x = (&x * &base) % &p;
+            current
+        });
+        base = x; // base^16
+        g_table.push(row);
+    }
     DhParams {
-        g: BigUint::from(DH_G as u32),
+        g_table,
         p_minus_one: &p - &one,
         safety_high: &p - &safety_low,
         safety_low,
@@ -122,6 +154,8 @@ fn constructor_name(id: u32) -> &'static str {
 }
 
 /// What [`Handshake::handle`] produced.
+// `Done` carries the 256-byte key inline; it is built once per handshake, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 pub enum HandshakeStep {
     /// Send this TL body back (as a plaintext message) and wait for the next one.
@@ -384,7 +418,7 @@ fn is_prime_u32(n: u64) -> bool {
         return false;
     }
     for p in [2u64, 3, 5, 7] {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
@@ -450,7 +484,9 @@ fn dc_matches(got: i32, ours: i32) -> bool {
 }
 
 /// Parses one `P_Q_inner_data` from the start of `buf`; returns it with the bytes it used.
-fn parse_inner(buf: &[u8]) -> Result<(enums::PQInnerData, usize), grammers_tl_types::deserialize::Error> {
+fn parse_inner(
+    buf: &[u8],
+) -> Result<(enums::PQInnerData, usize), grammers_tl_types::deserialize::Error> {
     let mut cursor = Cursor::from_slice(buf);
     let inner = enums::PQInnerData::deserialize(&mut cursor)?;
     Ok((inner, cursor.pos()))
@@ -659,10 +695,9 @@ impl Handshake {
         let (a, g_a) = loop {
             let mut a_bytes = [0u8; 256];
             rng.fill_bytes(&mut a_bytes);
-            let a = BigUint::from_bytes_be(&a_bytes);
-            let g_a = dh.g.modpow(&a, &dh.p);
+            let g_a = dh.g_pow(&a_bytes);
             if g_a > dh.safety_low && g_a < dh.safety_high {
-                break (a, g_a);
+                break (BigUint::from_bytes_be(&a_bytes), g_a);
             }
         };
 
@@ -719,7 +754,7 @@ impl Handshake {
             return Err(HandshakeError::ServerNonceMismatch("set_client_DH_params"));
         }
         let mut data = req.encrypted_data;
-        if data.is_empty() || data.len() % 16 != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(16) {
             return Err(HandshakeError::AesCiphertextLength { len: data.len() });
         }
         aes::ige_decrypt(&mut data, &issued.aes_key, &issued.aes_iv);
@@ -762,7 +797,8 @@ impl Handshake {
             return Err(HandshakeError::GbOutOfRange);
         }
         let auth_key = pad256(&g_b.modpow(&issued.a, &dh.p));
-        let new_nonce_hash1 = AuthKey::from_bytes(auth_key).calc_new_nonce_hash(&issued.new_nonce, 1);
+        let new_nonce_hash1 =
+            AuthKey::from_bytes(auth_key).calc_new_nonce_hash(&issued.new_nonce, 1);
         let reply = enums::SetClientDhParamsAnswer::DhGenOk(types::DhGenOk {
             nonce: issued.nonce,
             server_nonce: issued.server_nonce,
@@ -829,7 +865,7 @@ mod tests {
     use crate::rsa_key::tests::test_key;
     use grammers_crypto::two_factor_auth::check_p_and_g;
     use proptest::prelude::*;
-    use rand::{Rng, RngCore};
+    use rand::RngCore;
 
     const NOW: i32 = 1_700_000_000;
     const DC: i32 = 2;
@@ -892,7 +928,10 @@ mod tests {
         fn on_res_pq(&mut self, body: &[u8]) {
             let enums::ResPq::Pq(res) = enums::ResPq::from_bytes(body).unwrap();
             assert_eq!(res.nonce, self.nonce);
-            assert_eq!(res.server_public_key_fingerprints, vec![self.key.fingerprint()]);
+            assert_eq!(
+                res.server_public_key_fingerprints,
+                vec![self.key.fingerprint()]
+            );
             assert_eq!(res.pq.len(), 8);
             self.server_nonce = res.server_nonce;
             self.pq = u64::from_be_bytes(res.pq.try_into().unwrap());
@@ -902,20 +941,48 @@ mod tests {
         }
 
         fn inner(&self, kind: InnerDataKind) -> enums::PQInnerData {
-            let (pq, p, q) = (self.pq.to_be_bytes().to_vec(), be_trimmed(self.p), be_trimmed(self.q));
+            let (pq, p, q) = (
+                self.pq.to_be_bytes().to_vec(),
+                be_trimmed(self.p),
+                be_trimmed(self.q),
+            );
             let (nonce, server_nonce, new_nonce) = (self.nonce, self.server_nonce, self.new_nonce);
             match kind {
                 InnerDataKind::Plain => enums::PQInnerData::Data(types::PQInnerData {
-                    pq, p, q, nonce, server_nonce, new_nonce,
+                    pq,
+                    p,
+                    q,
+                    nonce,
+                    server_nonce,
+                    new_nonce,
                 }),
                 InnerDataKind::Dc => enums::PQInnerData::Dc(types::PQInnerDataDc {
-                    pq, p, q, nonce, server_nonce, new_nonce, dc: DC,
+                    pq,
+                    p,
+                    q,
+                    nonce,
+                    server_nonce,
+                    new_nonce,
+                    dc: DC,
                 }),
                 InnerDataKind::Temp => enums::PQInnerData::Temp(types::PQInnerDataTemp {
-                    pq, p, q, nonce, server_nonce, new_nonce, expires_in: 3600,
+                    pq,
+                    p,
+                    q,
+                    nonce,
+                    server_nonce,
+                    new_nonce,
+                    expires_in: 3600,
                 }),
                 InnerDataKind::TempDc => enums::PQInnerData::TempDc(types::PQInnerDataTempDc {
-                    pq, p, q, nonce, server_nonce, new_nonce, dc: -DC, expires_in: 86400,
+                    pq,
+                    p,
+                    q,
+                    nonce,
+                    server_nonce,
+                    new_nonce,
+                    dc: -DC,
+                    expires_in: 86400,
                 }),
             }
         }
@@ -1003,7 +1070,10 @@ mod tests {
             rand::rng().fill_bytes(&mut b);
             let b = BigUint::from_bytes_be(&b);
             let dh = &*DH;
-            (dh.g.modpow(&b, &dh.p), self.g_a.modpow(&b, &dh.p))
+            (
+                BigUint::from(DH_G as u32).modpow(&b, &dh.p),
+                self.g_a.modpow(&b, &dh.p),
+            )
         }
 
         fn client_dh_inner(&self, g_b: &BigUint, retry_id: i64) -> Vec<u8> {
@@ -1040,8 +1110,8 @@ mod tests {
 
         fn first_salt(&self) -> i64 {
             let mut salt = [0u8; 8];
-            for i in 0..8 {
-                salt[i] = self.new_nonce[i] ^ self.server_nonce[i];
+            for ((s, a), b) in salt.iter_mut().zip(&self.new_nonce).zip(&self.server_nonce) {
+                *s = a ^ b;
             }
             i64::from_le_bytes(salt)
         }
@@ -1053,10 +1123,16 @@ mod tests {
         let mut rng = rand::rng();
         let mut server = Handshake::new(DC, key.clone());
         let mut client = Client::new(key);
-        client.on_res_pq(&reply(server.handle(&client.req_pq_multi(), NOW, &mut rng).unwrap()));
+        client.on_res_pq(&reply(
+            server
+                .handle(&client.req_pq_multi(), NOW, &mut rng)
+                .unwrap(),
+        ));
         let data = client.inner(kind).to_bytes();
         let req = client.req_dh_params(client.encrypt(&data, scheme));
-        client.on_server_dh_params(&reply(server.handle(&req.to_bytes(), NOW, &mut rng).unwrap()));
+        client.on_server_dh_params(&reply(
+            server.handle(&req.to_bytes(), NOW, &mut rng).unwrap(),
+        ));
         assert_eq!(server.rsa_scheme(), Some(scheme));
         assert_eq!(server.inner_data_kind(), Some(kind));
         (client, server)
@@ -1066,9 +1142,8 @@ mod tests {
         let (client, mut server) = up_to_step3(scheme, kind);
         assert_eq!(client.server_time, NOW);
         let (g_b, gab) = client.dh_half();
-        let body = client.set_client_dh_params(
-            client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0),
-        );
+        let body = client
+            .set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
         let HandshakeStep::Done {
             reply,
             auth_key,
@@ -1099,7 +1174,10 @@ mod tests {
 
     #[test]
     fn handshake_rsa_pad_all_inner_data_kinds() {
-        assert_eq!(full_handshake(RsaScheme::RsaPad, InnerDataKind::Plain), None);
+        assert_eq!(
+            full_handshake(RsaScheme::RsaPad, InnerDataKind::Plain),
+            None
+        );
         assert_eq!(full_handshake(RsaScheme::RsaPad, InnerDataKind::Dc), None);
         assert_eq!(
             full_handshake(RsaScheme::RsaPad, InnerDataKind::Temp),
@@ -1127,7 +1205,10 @@ mod tests {
         let key = test_key();
         let mut server = Handshake::new(DC, key.clone());
         let mut client = Client::new(key);
-        let body = functions::ReqPq { nonce: client.nonce }.to_bytes();
+        let body = functions::ReqPq {
+            nonce: client.nonce,
+        }
+        .to_bytes();
         client.on_res_pq(&reply(server.handle(&body, NOW, &mut rand::rng()).unwrap()));
     }
 
@@ -1139,7 +1220,9 @@ mod tests {
             let mut server = Handshake::new(DC, key.clone());
             let mut client = Client::new(key.clone());
             client.on_res_pq(&reply(
-                server.handle(&client.req_pq_multi(), NOW, &mut rand::rng()).unwrap(),
+                server
+                    .handle(&client.req_pq_multi(), NOW, &mut rand::rng())
+                    .unwrap(),
             ));
             assert!(client.p < client.q);
             for f in [client.p, client.q] {
@@ -1147,7 +1230,9 @@ mod tests {
                 assert!(is_prime_u32(f));
             }
             assert!(seen.insert(client.pq), "pq reused");
-            assert!(seen.insert(u64::from_le_bytes(client.server_nonce[..8].try_into().unwrap())));
+            assert!(seen.insert(u64::from_le_bytes(
+                client.server_nonce[..8].try_into().unwrap()
+            )));
         }
     }
 
@@ -1158,8 +1243,8 @@ mod tests {
         assert_eq!(&primes[..6], &[2, 3, 5, 7, 11, 13]);
         assert!(is_prime_u32(2_147_483_647)); // 2^31 - 1
         assert!(!is_prime_u32(2_147_483_649)); // 3 · 715827883
-        assert!(!is_prime_u32(3_215_031_751 - 2 * 2)); // even neighbourhood
-        // Strong pseudoprimes to bases 2, 3, 5 (but not 7) must be rejected.
+        assert!(!is_prime_u32(1_073_741_827 * 3)); // 3 · (2^30 + 3)
+                                                   // Strong pseudoprimes to bases 2, 3, 5 (but not 7) must be rejected.
         assert!(!is_prime_u32(25_326_001));
     }
 
@@ -1197,7 +1282,11 @@ mod tests {
         let mut rng = rand::rng();
         let mut server = Handshake::new(DC, key.clone());
         let mut client = Client::new(key);
-        client.on_res_pq(&reply(server.handle(&client.req_pq_multi(), NOW, &mut rng).unwrap()));
+        client.on_res_pq(&reply(
+            server
+                .handle(&client.req_pq_multi(), NOW, &mut rng)
+                .unwrap(),
+        ));
         let mut inner = client.inner(InnerDataKind::Plain);
         tamper_inner(&mut inner);
         let mut req = client.req_dh_params(client.encrypt(&inner.to_bytes(), scheme));
@@ -1217,23 +1306,47 @@ mod tests {
     fn handshake_req_dh_params_errors() {
         for scheme in [RsaScheme::RsaPad, RsaScheme::Sha1] {
             let (_, e) = step2_with(scheme, |_| {}, |r, _| r.nonce[0] ^= 1);
-            assert!(matches!(e, HandshakeError::NonceMismatch("req_DH_params")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::NonceMismatch("req_DH_params")),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |_| {}, |r, _| r.server_nonce[3] ^= 1);
-            assert!(matches!(e, HandshakeError::ServerNonceMismatch("req_DH_params")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::ServerNonceMismatch("req_DH_params")),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |_| {}, |r, _| r.public_key_fingerprint ^= 1);
-            assert!(matches!(e, HandshakeError::UnknownFingerprint { .. }), "{e}");
+            assert!(
+                matches!(e, HandshakeError::UnknownFingerprint { .. }),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |_| {}, |r, _| std::mem::swap(&mut r.p, &mut r.q));
-            assert!(matches!(e, HandshakeError::FactorsMismatch("req_DH_params")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::FactorsMismatch("req_DH_params")),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |_| {}, |r, c| r.p = be_trimmed(c.p + 2));
-            assert!(matches!(e, HandshakeError::FactorsMismatch("req_DH_params")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::FactorsMismatch("req_DH_params")),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |_| {}, |r, _| r.p = vec![0xff; 9]);
-            assert!(matches!(e, HandshakeError::FactorsMismatch("req_DH_params")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::FactorsMismatch("req_DH_params")),
+                "{e}"
+            );
 
             // Inside the encrypted data.
             let (_, e) = step2_with(scheme, |i| inner_fields(i).nonce[15] ^= 1, |_, _| {});
-            assert!(matches!(e, HandshakeError::NonceMismatch("p_q_inner_data")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::NonceMismatch("p_q_inner_data")),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |i| inner_fields(i).server_nonce[0] ^= 1, |_, _| {});
-            assert!(matches!(e, HandshakeError::ServerNonceMismatch("p_q_inner_data")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::ServerNonceMismatch("p_q_inner_data")),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |i| inner_fields(i).pq[7] ^= 2, |_, _| {});
             assert!(matches!(e, HandshakeError::PqMismatch), "{e}");
             let (_, e) = step2_with(
@@ -1244,15 +1357,25 @@ mod tests {
                 },
                 |_, _| {},
             );
-            assert!(matches!(e, HandshakeError::FactorsMismatch("p_q_inner_data")), "{e}");
+            assert!(
+                matches!(e, HandshakeError::FactorsMismatch("p_q_inner_data")),
+                "{e}"
+            );
 
             // Ciphertext damage: a flipped bit breaks the hash check of either scheme.
             let (_, e) = step2_with(scheme, |_| {}, |r, _| r.encrypted_data[200] ^= 0x10);
             assert!(matches!(e, HandshakeError::RsaPayloadHash), "{e}");
-            let (_, e) = step2_with(scheme, |_| {}, |r, _| {
-                r.encrypted_data.pop();
-            });
-            assert!(matches!(e, HandshakeError::RsaCiphertextLength { len: 255 }), "{e}");
+            let (_, e) = step2_with(
+                scheme,
+                |_| {},
+                |r, _| {
+                    r.encrypted_data.pop();
+                },
+            );
+            assert!(
+                matches!(e, HandshakeError::RsaCiphertextLength { len: 255 }),
+                "{e}"
+            );
             let (_, e) = step2_with(scheme, |_| {}, |r, _| r.encrypted_data = vec![0xff; 256]);
             assert!(matches!(e, HandshakeError::RsaCiphertextTooLarge), "{e}");
         }
@@ -1264,7 +1387,11 @@ mod tests {
         let mut rng = rand::rng();
         let mut server = Handshake::new(DC, key.clone());
         let mut client = Client::new(key);
-        client.on_res_pq(&reply(server.handle(&client.req_pq_multi(), NOW, &mut rng).unwrap()));
+        client.on_res_pq(&reply(
+            server
+                .handle(&client.req_pq_multi(), NOW, &mut rng)
+                .unwrap(),
+        ));
         let data = client.inner(InnerDataKind::Plain).to_bytes();
         let mut block = sha1(&[&data]).to_vec();
         block[0] ^= 0x80; // wrong SHA1, valid data
@@ -1283,17 +1410,30 @@ mod tests {
         // A correct RSA_PAD envelope around bytes that are not a P_Q_inner_data.
         let (_, e) = step2_with(
             RsaScheme::RsaPad,
-            |i| *i = enums::PQInnerData::Data(types::PQInnerData { ..inner_fields(i).clone() }),
+            |i| {
+                *i = enums::PQInnerData::Data(types::PQInnerData {
+                    ..inner_fields(i).clone()
+                })
+            },
             |r, c| {
-                let key = grammers_crypto::rsa::Key::new(&c.key.n_decimal(), &c.key.e_decimal())
-                    .unwrap();
+                let key =
+                    grammers_crypto::rsa::Key::new(&c.key.n_decimal(), &c.key.e_decimal()).unwrap();
                 let mut random = [0u8; 224];
                 rand::rng().fill_bytes(&mut random);
                 r.encrypted_data =
                     grammers_crypto::rsa::encrypt_hashed(&[1, 2, 3, 4, 5, 6, 7, 8], &key, &random);
             },
         );
-        assert!(matches!(e, HandshakeError::Malformed { what: "p_q_inner_data", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                HandshakeError::Malformed {
+                    what: "p_q_inner_data",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1303,20 +1443,33 @@ mod tests {
             |i| {
                 let x = inner_fields(i).clone();
                 *i = enums::PQInnerData::Dc(types::PQInnerDataDc {
-                    pq: x.pq, p: x.p, q: x.q, nonce: x.nonce, server_nonce: x.server_nonce,
-                    new_nonce: x.new_nonce, dc: DC + 1,
+                    pq: x.pq,
+                    p: x.p,
+                    q: x.q,
+                    nonce: x.nonce,
+                    server_nonce: x.server_nonce,
+                    new_nonce: x.new_nonce,
+                    dc: DC + 1,
                 });
             },
             |_, _| {},
         );
-        assert!(matches!(e, HandshakeError::WrongDc { got: 3, ours: DC }), "{e}");
+        assert!(
+            matches!(e, HandshakeError::WrongDc { got: 3, ours: DC }),
+            "{e}"
+        );
         let (_, e) = step2_with(
             RsaScheme::RsaPad,
             |i| {
                 let x = inner_fields(i).clone();
                 *i = enums::PQInnerData::Temp(types::PQInnerDataTemp {
-                    pq: x.pq, p: x.p, q: x.q, nonce: x.nonce, server_nonce: x.server_nonce,
-                    new_nonce: x.new_nonce, expires_in: 0,
+                    pq: x.pq,
+                    p: x.p,
+                    q: x.q,
+                    nonce: x.nonce,
+                    server_nonce: x.server_nonce,
+                    new_nonce: x.new_nonce,
+                    expires_in: 0,
                 });
             },
             |_, _| {},
@@ -1344,11 +1497,20 @@ mod tests {
         .unwrap();
         req.nonce[1] ^= 1;
         let e = step3_err(&client, server.clone(), req.to_bytes());
-        assert!(matches!(e, HandshakeError::NonceMismatch("set_client_DH_params")), "{e}");
+        assert!(
+            matches!(e, HandshakeError::NonceMismatch("set_client_DH_params")),
+            "{e}"
+        );
         req.nonce[1] ^= 1;
         req.server_nonce[1] ^= 1;
         let e = step3_err(&client, server.clone(), req.to_bytes());
-        assert!(matches!(e, HandshakeError::ServerNonceMismatch("set_client_DH_params")), "{e}");
+        assert!(
+            matches!(
+                e,
+                HandshakeError::ServerNonceMismatch("set_client_DH_params")
+            ),
+            "{e}"
+        );
 
         // Bad SHA1 prefix.
         let mut data = sha1(&[&good_inner]).to_vec();
@@ -1368,11 +1530,25 @@ mod tests {
         assert!(matches!(e, HandshakeError::ClientDhHash), "{e}");
 
         // Lengths.
-        let e = step3_err(&client, server.clone(), client.set_client_dh_params(vec![0; 33]));
-        assert!(matches!(e, HandshakeError::AesCiphertextLength { len: 33 }), "{e}");
+        let e = step3_err(
+            &client,
+            server.clone(),
+            client.set_client_dh_params(vec![0; 33]),
+        );
+        assert!(
+            matches!(e, HandshakeError::AesCiphertextLength { len: 33 }),
+            "{e}"
+        );
         let e = step3_err(&client, server.clone(), client.set_client_dh_params(vec![]));
-        assert!(matches!(e, HandshakeError::AesCiphertextLength { len: 0 }), "{e}");
-        let e = step3_err(&client, server.clone(), client.set_client_dh_params(vec![0; 16]));
+        assert!(
+            matches!(e, HandshakeError::AesCiphertextLength { len: 0 }),
+            "{e}"
+        );
+        let e = step3_err(
+            &client,
+            server.clone(),
+            client.set_client_dh_params(vec![0; 16]),
+        );
         assert!(matches!(e, HandshakeError::ClientDhHash), "{e}");
         let e = step3_err(
             &client,
@@ -1387,13 +1563,22 @@ mod tests {
         x.nonce[0] ^= 1;
         let body = client.set_client_dh_params(client.encrypt_client_dh(&inner.to_bytes(), 0));
         let e = step3_err(&client, server.clone(), body);
-        assert!(matches!(e, HandshakeError::NonceMismatch("client_DH_inner_data")), "{e}");
+        assert!(
+            matches!(e, HandshakeError::NonceMismatch("client_DH_inner_data")),
+            "{e}"
+        );
         let enums::ClientDhInnerData::Data(x) = &mut inner;
         x.nonce[0] ^= 1;
         x.server_nonce[0] ^= 1;
         let body = client.set_client_dh_params(client.encrypt_client_dh(&inner.to_bytes(), 0));
         let e = step3_err(&client, server.clone(), body);
-        assert!(matches!(e, HandshakeError::ServerNonceMismatch("client_DH_inner_data")), "{e}");
+        assert!(
+            matches!(
+                e,
+                HandshakeError::ServerNonceMismatch("client_DH_inner_data")
+            ),
+            "{e}"
+        );
         let body = client
             .set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 42), 0));
         let e = step3_err(&client, server.clone(), body);
@@ -1413,15 +1598,17 @@ mod tests {
             BigUint::one() << 2100,
         ];
         for g_b in bad {
-            let body =
-                client.set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
+            let body = client.set_client_dh_params(
+                client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0),
+            );
             let e = step3_err(&client, server.clone(), body);
             assert!(matches!(e, HandshakeError::GbOutOfRange), "{e}");
         }
         // The bounds themselves are allowed.
         for g_b in [dh.safety_low.clone(), dh.safety_high.clone()] {
-            let body =
-                client.set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
+            let body = client.set_client_dh_params(
+                client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0),
+            );
             let mut server = server.clone();
             assert!(matches!(
                 server.handle(&body, NOW, &mut rand::rng()),
@@ -1439,37 +1626,110 @@ mod tests {
         // set_client_DH_params / req_DH_params first.
         let mut server = Handshake::new(DC, key.clone());
         let e = expect_err(server.handle(&client.set_client_dh_params(vec![0; 16]), NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::OutOfOrder { got: "set_client_DH_params", expected: "req_pq_multi" }), "{e}");
+        assert!(
+            matches!(
+                e,
+                HandshakeError::OutOfOrder {
+                    got: "set_client_DH_params",
+                    expected: "req_pq_multi"
+                }
+            ),
+            "{e}"
+        );
         let mut server = Handshake::new(DC, key.clone());
-        let e = expect_err(server.handle(&client.req_dh_params(vec![0; 256]).to_bytes(), NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::OutOfOrder { got: "req_DH_params", .. }), "{e}");
+        let e = expect_err(server.handle(
+            &client.req_dh_params(vec![0; 256]).to_bytes(),
+            NOW,
+            &mut rng,
+        ));
+        assert!(
+            matches!(
+                e,
+                HandshakeError::OutOfOrder {
+                    got: "req_DH_params",
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         // req_pq_multi twice.
         let mut server = Handshake::new(DC, key.clone());
-        server.handle(&client.req_pq_multi(), NOW, &mut rng).unwrap();
+        server
+            .handle(&client.req_pq_multi(), NOW, &mut rng)
+            .unwrap();
         let e = expect_err(server.handle(&client.req_pq_multi(), NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::OutOfOrder { got: "req_pq_multi", expected: "req_DH_params" }), "{e}");
-        assert!(matches!(expect_err(server.handle(&client.req_pq_multi(), NOW, &mut rng)), HandshakeError::AlreadyFailed));
+        assert!(
+            matches!(
+                e,
+                HandshakeError::OutOfOrder {
+                    got: "req_pq_multi",
+                    expected: "req_DH_params"
+                }
+            ),
+            "{e}"
+        );
+        assert!(matches!(
+            expect_err(server.handle(&client.req_pq_multi(), NOW, &mut rng)),
+            HandshakeError::AlreadyFailed
+        ));
 
         // set_client_DH_params instead of req_DH_params.
         let mut server = Handshake::new(DC, key.clone());
-        server.handle(&client.req_pq_multi(), NOW, &mut rng).unwrap();
+        server
+            .handle(&client.req_pq_multi(), NOW, &mut rng)
+            .unwrap();
         let e = expect_err(server.handle(&client.set_client_dh_params(vec![0; 16]), NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::OutOfOrder { expected: "req_DH_params", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                HandshakeError::OutOfOrder {
+                    expected: "req_DH_params",
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         // req_DH_params again instead of set_client_DH_params.
         let (client, mut server) = up_to_step3(RsaScheme::RsaPad, InnerDataKind::Plain);
-        let e = expect_err(server.handle(&client.req_dh_params(vec![0; 256]).to_bytes(), NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::OutOfOrder { got: "req_DH_params", expected: "set_client_DH_params" }), "{e}");
+        let e = expect_err(server.handle(
+            &client.req_dh_params(vec![0; 256]).to_bytes(),
+            NOW,
+            &mut rng,
+        ));
+        assert!(
+            matches!(
+                e,
+                HandshakeError::OutOfOrder {
+                    got: "req_DH_params",
+                    expected: "set_client_DH_params"
+                }
+            ),
+            "{e}"
+        );
 
         // Anything after Done.
         let (client, mut server) = up_to_step3(RsaScheme::RsaPad, InnerDataKind::Plain);
         let (g_b, _) = client.dh_half();
-        let body = client.set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
-        assert!(matches!(server.handle(&body, NOW, &mut rng), Ok(HandshakeStep::Done { .. })));
+        let body = client
+            .set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
+        assert!(matches!(
+            server.handle(&body, NOW, &mut rng),
+            Ok(HandshakeStep::Done { .. })
+        ));
         assert!(server.is_done());
         let e = expect_err(server.handle(&body, NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::OutOfOrder { got: "set_client_DH_params", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                HandshakeError::OutOfOrder {
+                    got: "set_client_DH_params",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = expect_err(server.handle(&client.req_pq_multi(), NOW, &mut rng));
         assert!(matches!(e, HandshakeError::AlreadyFailed), "{e}");
     }
@@ -1487,7 +1747,10 @@ mod tests {
         }
         let mut server = Handshake::new(DC, key.clone());
         let e = expect_err(server.handle(&[0x78, 0x97, 0x46, 0x61, 0, 0, 0, 0], NOW, &mut rng));
-        assert!(matches!(e, HandshakeError::UnknownConstructor { id: 0x6146_9778 }), "{e}");
+        assert!(
+            matches!(e, HandshakeError::UnknownConstructor { id: 0x6146_9778 }),
+            "{e}"
+        );
         assert!(is_handshake_constructor(0x6046_9778)); // req_pq
         assert!(is_handshake_constructor(0xbe7e_8ef1)); // req_pq_multi
         assert!(is_handshake_constructor(0xd712_e4be)); // req_DH_params
@@ -1497,18 +1760,44 @@ mod tests {
         // Truncated req_DH_params and set_client_DH_params.
         let (client, server) = up_to_step3(RsaScheme::RsaPad, InnerDataKind::Plain);
         let (g_b, _) = client.dh_half();
-        let body = client.set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
+        let body = client
+            .set_client_dh_params(client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0));
         for len in [4, 20, 36, 40, body.len() - 1] {
             let e = expect_err(server.clone().handle(&body[..len], NOW, &mut rng));
-            assert!(matches!(e, HandshakeError::Malformed { what: "set_client_DH_params", .. }), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    HandshakeError::Malformed {
+                        what: "set_client_DH_params",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
         }
         let mut fresh = Handshake::new(DC, key.clone());
         let mut c2 = Client::new(key);
-        c2.on_res_pq(&reply(fresh.handle(&c2.req_pq_multi(), NOW, &mut rng).unwrap()));
-        let req = c2.req_dh_params(c2.encrypt(&c2.inner(InnerDataKind::Plain).to_bytes(), RsaScheme::RsaPad)).to_bytes();
+        c2.on_res_pq(&reply(
+            fresh.handle(&c2.req_pq_multi(), NOW, &mut rng).unwrap(),
+        ));
+        let req = c2
+            .req_dh_params(c2.encrypt(
+                &c2.inner(InnerDataKind::Plain).to_bytes(),
+                RsaScheme::RsaPad,
+            ))
+            .to_bytes();
         for len in [4, 19, 40, 60, req.len() - 1] {
             let e = expect_err(fresh.clone().handle(&req[..len], NOW, &mut rng));
-            assert!(matches!(e, HandshakeError::Malformed { what: "req_DH_params", .. }), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    HandshakeError::Malformed {
+                        what: "req_DH_params",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
         }
         // Trailing bytes are ignored.
         let mut with_tail = req.clone();
@@ -1602,6 +1891,27 @@ mod tests {
     }
 
     #[test]
+    fn handshake_fixed_base_pow_matches_modpow() {
+        let dh = &*DH;
+        let mut rng = rand::rng();
+        let mut exps = vec![[0u8; 256], [0xff; 256]];
+        let mut one = [0u8; 256];
+        one[255] = 1;
+        exps.push(one);
+        for _ in 0..5 {
+            let mut e = [0u8; 256];
+            rng.fill_bytes(&mut e);
+            exps.push(e);
+        }
+        for e in exps {
+            assert_eq!(
+                dh.g_pow(&e),
+                BigUint::from(DH_G as u32).modpow(&BigUint::from_bytes_be(&e), &dh.p)
+            );
+        }
+    }
+
+    #[test]
     fn handshake_timing() {
         // Not a benchmark; prints the cost of one server-side handshake for the report.
         let key = test_key();
@@ -1610,7 +1920,10 @@ mod tests {
         for _ in 0..rounds {
             full_handshake(RsaScheme::RsaPad, InnerDataKind::Plain);
         }
-        eprintln!("full handshake (client + server): {:?}", start.elapsed() / rounds);
+        eprintln!(
+            "full handshake (client + server): {:?}",
+            start.elapsed() / rounds
+        );
         let c = [0x11u8; 256];
         let start = std::time::Instant::now();
         for _ in 0..20 {
@@ -1621,8 +1934,54 @@ mod tests {
         let a = BigUint::from_bytes_be(&[0xa5; 256]);
         let start = std::time::Instant::now();
         for _ in 0..20 {
-            std::hint::black_box(dh.g.modpow(&a, &dh.p));
+            std::hint::black_box(BigUint::from(DH_G as u32).modpow(&a, &dh.p));
         }
-        eprintln!("3^a mod p: {:?}", start.elapsed() / 20);
+        eprintln!("x^a mod p (modpow): {:?}", start.elapsed() / 20);
+        let start = std::time::Instant::now();
+        for _ in 0..20 {
+            std::hint::black_box(dh.g_pow(&[0xa5; 256]));
+        }
+        eprintln!("3^a mod p (fixed base): {:?}", start.elapsed() / 20);
+        // Server side only: the three handle() calls of one handshake.
+        let (mut server_time, rounds) = (std::time::Duration::ZERO, 10);
+        for _ in 0..rounds {
+            let mut rng = rand::rng();
+            let mut server = Handshake::new(DC, key.clone());
+            let mut client = Client::new(key.clone());
+            let body = client.req_pq_multi();
+            let t = std::time::Instant::now();
+            let r = reply(server.handle(&body, NOW, &mut rng).unwrap());
+            server_time += t.elapsed();
+            client.on_res_pq(&r);
+            let data = client.inner(InnerDataKind::Plain).to_bytes();
+            let body = client
+                .req_dh_params(client.encrypt(&data, RsaScheme::RsaPad))
+                .to_bytes();
+            let t = std::time::Instant::now();
+            let r = reply(server.handle(&body, NOW, &mut rng).unwrap());
+            server_time += t.elapsed();
+            let enums::ServerDhParams::Ok(ok) = enums::ServerDhParams::from_bytes(&r).unwrap()
+            else {
+                panic!()
+            };
+            (client.aes_key, client.aes_iv) =
+                generate_key_data_from_nonce(&client.server_nonce, &client.new_nonce);
+            let mut answer = ok.encrypted_answer;
+            aes::ige_decrypt(&mut answer, &client.aes_key, &client.aes_iv);
+            let enums::ServerDhInnerData::Data(inner) =
+                enums::ServerDhInnerData::from_bytes(&answer[20..]).unwrap();
+            client.g_a = BigUint::from_bytes_be(&inner.g_a);
+            let (g_b, _) = client.dh_half();
+            let body = client.set_client_dh_params(
+                client.encrypt_client_dh(&client.client_dh_inner(&g_b, 0), 0),
+            );
+            let t = std::time::Instant::now();
+            assert!(matches!(
+                server.handle(&body, NOW, &mut rng),
+                Ok(HandshakeStep::Done { .. })
+            ));
+            server_time += t.elapsed();
+        }
+        eprintln!("server side of one handshake: {:?}", server_time / rounds);
     }
 }

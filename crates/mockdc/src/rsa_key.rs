@@ -181,7 +181,9 @@ impl RsaKeyPair {
             .modinv(&p)
             .ok_or_else(|| RsaKeyError::Pem("prime factors are not coprime".into()))?;
         if &p * &q != n || p.is_zero() || q.is_zero() {
-            return Err(RsaKeyError::Pem("prime factors do not multiply to n".into()));
+            return Err(RsaKeyError::Pem(
+                "prime factors do not multiply to n".into(),
+            ));
         }
         let n_bytes = trimmed_be(key.n());
         let e_bytes = trimmed_be(key.e());
@@ -192,13 +194,7 @@ impl RsaKeyPair {
             n_bytes,
             e_bytes,
             fingerprint,
-            crt: Crt {
-                p,
-                q,
-                dp,
-                dq,
-                qinv,
-            },
+            crt: Crt { p, q, dp, dq, qinv },
         })
     }
 
@@ -255,13 +251,7 @@ impl RsaKeyPair {
     /// A `c ≥ n` is reduced modulo `n` first; callers that must reject such inputs (as the
     /// handshake does) check [`Self::is_below_modulus`].
     pub fn decrypt_raw(&self, c: &[u8; 256]) -> [u8; 256] {
-        let Crt {
-            p,
-            q,
-            dp,
-            dq,
-            qinv,
-        } = &self.crt;
+        let Crt { p, q, dp, dq, qinv } = &self.crt;
         let c = BigUint::from_bytes_be(c);
         let m1 = (&c % p).modpow(dp, p);
         let m2 = (&c % q).modpow(dq, q);
@@ -328,7 +318,9 @@ t6N/byY9Nw9p21Og3AoXSL2q/2IJ1WRUhebgAdGVMlV1fkuOQoEzR7EdpqtQD9Cs
             ),
         ];
         for (n, fp) in known {
-            let n = BigUint::parse_bytes(n.as_bytes(), 10).unwrap().to_bytes_be();
+            let n = BigUint::parse_bytes(n.as_bytes(), 10)
+                .unwrap()
+                .to_bytes_be();
             assert_eq!(fingerprint_of(&n, &[1, 0, 1]), fp);
         }
 

@@ -40,6 +40,8 @@ pub struct Session {
     pub layer: Option<i32>,
     /// `api_id` from `initConnection`.
     pub api_id: Option<i32>,
+    /// When a message last arrived in this session (unix ms), for forgetting idle sessions.
+    pub last_active_ms: u64,
     seen: BTreeSet<i64>,
     last_out_msg_id: i64,
     /// Number of content-related messages sent; seq_no derives from it.
@@ -58,6 +60,7 @@ impl Session {
             announced: false,
             layer: None,
             api_id: None,
+            last_active_ms: 0,
             seen: BTreeSet::new(),
             last_out_msg_id: 0,
             out_content_count: 0,
