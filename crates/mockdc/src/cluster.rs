@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto::AuthKey;
 use crate::rsa_key::RsaKeyPair;
 use crate::session::Session;
+use crate::world::{World, WorldConfig};
 
 /// Salts change every 30 minutes, as Telegram's do; the previous one stays valid for one more
 /// period so requests in flight across a boundary are not refused.
@@ -54,6 +55,9 @@ pub struct Cluster {
     /// Set whenever a key is added, so the driver knows to write the state directory.
     keys_dirty: Mutex<bool>,
     sessions: Mutex<HashMap<(i64, i64), Arc<Mutex<Session>>>>,
+    /// The simulated Telegram: users, logins, messages. One lock: the mock favours obviously
+    /// correct ordering over parallelism.
+    world: Mutex<World>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -73,7 +77,12 @@ impl Cluster {
             keys: RwLock::new(HashMap::new()),
             keys_dirty: Mutex::new(false),
             sessions: Mutex::new(HashMap::new()),
+            world: Mutex::new(World::new(WorldConfig::default())),
         }
+    }
+
+    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("world lock")
     }
 
     pub fn dcs(&self) -> &[DcAddress] {

@@ -444,6 +444,7 @@ impl Connection {
                 cluster: &self.cluster,
                 dc_id: self.dc_id,
                 session: &mut s,
+                key_id: self.key.as_ref().expect("key set").key.id(),
                 now_secs: now_secs as i32,
             };
             rpc::call(&mut ctx, body)

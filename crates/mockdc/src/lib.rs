@@ -12,5 +12,7 @@ pub mod rpc;
 pub mod rsa_key;
 pub mod server;
 pub mod session;
+pub mod srp;
 pub mod tl;
 pub mod transport;
+pub mod world;

@@ -292,8 +292,9 @@ pub(crate) mod tests {
         KEY.get_or_init(|| Arc::new(RsaKeyPair::generate())).clone()
     }
 
-    /// Telegram's production server key, as Telethon 1.45 ships it (first key of
-    /// `telethon/crypto/rsa.py`) and core.telegram.org publishes it.
+    /// Telegram's production server key in PEM, as my.telegram.org shows it to developers: the
+    /// same `n` grammers hard-codes for fingerprint -3414540481677951611 (checked below, and with
+    /// Telethon's own `_compute_fingerprint` when this test was written).
     const TELEGRAM_PROD_PEM: &str = "-----BEGIN RSA PUBLIC KEY-----
 MIIBCgKCAQEA6LszBcC1LGzyr992NzE0ieY+BSaOW622Aa9Bd4ZHLl+TuFQ4lo4g
 5nKaMBwK/BIb9xUfg0Q29/2mgIR6Zr9krM7HjuIcCzFvDtr+L0GQjae9H0pRB2OO
@@ -324,8 +325,8 @@ t6N/byY9Nw9p21Og3AoXSL2q/2IJ1WRUhebgAdGVMlV1fkuOQoEzR7EdpqtQD9Cs
             assert_eq!(fingerprint_of(&n, &[1, 0, 1]), fp);
         }
 
-        // The same production key from its published PEM: 0xd09d1d85de64fd85 is the fingerprint
-        // core.telegram.org and every client list for it.
+        // The same production key from its PEM: 0xd09d1d85de64fd85 is the fingerprint clients
+        // list for it.
         use rsa::pkcs1::DecodeRsaPublicKey;
         let public = rsa::PublicKey::from_pkcs1_pem(TELEGRAM_PROD_PEM).unwrap();
         let fp = fingerprint_of(&trimmed_be(public.n()), &trimmed_be(public.e()));

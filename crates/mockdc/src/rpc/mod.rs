@@ -8,6 +8,10 @@ use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serial
 use crate::cluster::Cluster;
 use crate::session::Session;
 use crate::tl as service;
+use crate::world::Fail;
+
+mod account;
+mod encode;
 
 /// The error every unimplemented method gets.
 pub const NOT_IMPLEMENTED: &str = "METHOD_NOT_IMPLEMENTED_IN_MOCK";
@@ -33,11 +37,25 @@ impl RpcAnswer {
     }
 }
 
+impl From<Fail> for RpcAnswer {
+    fn from(fail: Fail) -> Self {
+        Self::Error {
+            code: fail.code,
+            message: fail.name,
+        }
+    }
+}
+
+/// What a method handler returns: a TL result, or Telegram's error.
+pub(crate) type Handled = Result<Vec<u8>, Fail>;
+
 /// Everything a method may look at.
 pub struct CallContext<'a> {
     pub cluster: &'a Cluster,
     pub dc_id: i32,
     pub session: &'a mut Session,
+    /// The auth key the request came with: authorizations hang off it.
+    pub key_id: i64,
     pub now_secs: i32,
 }
 
@@ -107,13 +125,23 @@ fn call_inner(ctx: &mut CallContext<'_>, body: &[u8], depth: usize) -> Result<Rp
                 nearest_dc: ctx.dc_id,
             })))
         }
-        other => {
+        other => match account::handle(ctx, other, &mut cursor) {
+            Some(Ok(bytes)) => Ok(RpcAnswer::Result(bytes)),
+            Some(Err(fail)) => Ok(fail.into()),
+            None => Ok(not_implemented(other)),
+        },
+    }
+}
+
+fn not_implemented(other: u32) -> RpcAnswer {
+    {
+        {
             tracing::info!(
                 method = tl::name_for_id(other),
                 constructor = format_args!("{other:#010x}"),
                 "method not implemented in the mock"
             );
-            Ok(RpcAnswer::error(400, NOT_IMPLEMENTED))
+            RpcAnswer::error(400, NOT_IMPLEMENTED)
         }
     }
 }
@@ -238,6 +266,7 @@ mod tests {
             cluster: &cluster,
             dc_id: 2,
             session: &mut session,
+            key_id: 1,
             now_secs: 1000,
         };
         let RpcAnswer::Result(bytes) = call(&mut ctx, &wrapped(198, tl::functions::help::GetConfig {})) else {
@@ -265,6 +294,7 @@ mod tests {
             cluster: &cluster,
             dc_id: 1,
             session: &mut session,
+            key_id: 1,
             now_secs: 0,
         };
         let unknown = tl::functions::help::GetAppConfig { hash: 0 }.to_bytes();
