@@ -92,7 +92,9 @@ async def run_dc(ready, dc):
         session,
         api_id=1,
         api_hash="x",
-        connection_retries=0,
+        # Telethon derives the auth key from g_ab's minimal bytes: about one handshake in 256
+        # fails client-side whatever the server does (real Telegram too), so allow retries.
+        connection_retries=4,
         request_retries=1,
         retry_delay=0,
         auto_reconnect=False,

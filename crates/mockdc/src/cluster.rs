@@ -44,6 +44,16 @@ pub struct KeyEntry {
     pub first_salt: Option<(i64, i64)>,
 }
 
+/// An update to push to online sessions, encoded when delivered, in each session's layer.
+pub type Push = Arc<dyn Fn(Option<i32>) -> Vec<u8> + Send + Sync>;
+
+/// A connection that wants the updates of the sessions it serves.
+struct Subscriber {
+    session_id: i64,
+    connection_id: u64,
+    sender: tokio::sync::mpsc::UnboundedSender<Push>,
+}
+
 /// Everything the DCs share.
 pub struct Cluster {
     dcs: Vec<DcAddress>,
@@ -58,6 +68,8 @@ pub struct Cluster {
     /// The simulated Telegram: users, logins, messages. One lock: the mock favours obviously
     /// correct ordering over parallelism.
     world: Mutex<World>,
+    /// auth key id → connections currently serving one of its sessions.
+    subscribers: Mutex<HashMap<i64, Vec<Subscriber>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -78,6 +90,7 @@ impl Cluster {
             keys_dirty: Mutex::new(false),
             sessions: Mutex::new(HashMap::new()),
             world: Mutex::new(World::new(WorldConfig::default())),
+            subscribers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -197,6 +210,43 @@ impl Cluster {
             .expect("sessions lock")
             .remove(&(key_id, session_id))
             .is_some()
+    }
+
+    /// A connection now serves `(key_id, session_id)` and takes its updates.
+    pub fn subscribe(&self, key_id: i64, session_id: i64, connection_id: u64, sender: tokio::sync::mpsc::UnboundedSender<Push>) {
+        let mut subscribers = self.subscribers.lock().expect("subscribers lock");
+        let list = subscribers.entry(key_id).or_default();
+        list.retain(|s| s.connection_id != connection_id && !s.sender.is_closed());
+        list.push(Subscriber {
+            session_id,
+            connection_id,
+            sender,
+        });
+    }
+
+    pub fn unsubscribe(&self, key_id: i64, connection_id: u64) {
+        let mut subscribers = self.subscribers.lock().expect("subscribers lock");
+        if let Some(list) = subscribers.get_mut(&key_id) {
+            list.retain(|s| s.connection_id != connection_id);
+            if list.is_empty() {
+                subscribers.remove(&key_id);
+            }
+        }
+    }
+
+    /// Pushes an update to every online session of these keys but `except` (the session that
+    /// made the request gets its answer in the result instead). Returns how many received it.
+    pub fn deliver(&self, keys: &[i64], except: Option<(i64, i64)>, push: &Push) -> usize {
+        let subscribers = self.subscribers.lock().expect("subscribers lock");
+        let mut delivered = 0;
+        for key in keys {
+            for s in subscribers.get(key).into_iter().flatten() {
+                if Some((*key, s.session_id)) != except && s.sender.send(push.clone()).is_ok() {
+                    delivered += 1;
+                }
+            }
+        }
+        delivered
     }
 
     pub fn session_count(&self) -> usize {

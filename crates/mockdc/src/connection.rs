@@ -9,7 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use grammers_tl_types::{self as tl, Deserializable, Identifiable, Serializable};
 
-use crate::cluster::{Cluster, KeyEntry};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::cluster::{Cluster, KeyEntry, Push};
 use crate::crypto::{self, AuthKey};
 use crate::handshake::{Handshake, HandshakeStep};
 use crate::rpc::{self, CallContext, RpcAnswer};
@@ -80,11 +84,39 @@ pub struct Connection {
     /// Set by ping_delay_disconnect: close unless another ping arrives first (unix ms).
     disconnect_at: Option<u64>,
     closed: bool,
+    /// Identifies this connection in the cluster's update subscriptions.
+    id: u64,
+    /// Updates for the session this connection serves arrive here; the driver takes the
+    /// receiving end ([`Connection::take_updates`]) and hands each to [`Connection::push_update`].
+    updates_tx: mpsc::UnboundedSender<Push>,
+    updates_rx: Option<mpsc::UnboundedReceiver<Push>>,
+}
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(key) = &self.key {
+            self.cluster.unsubscribe(key.key.id(), self.id);
+        }
+    }
+}
+
+/// Updates an RPC produced for other users (or the requester's other sessions).
+pub struct PendingPush {
+    pub user_id: i64,
+    /// Skip the session that made the request (it gets the result instead).
+    pub skip_requester: bool,
+    pub push: Push,
 }
 
 impl Connection {
     pub fn new(cluster: Arc<Cluster>, dc_id: i32) -> Self {
+        let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         Self {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            updates_tx,
+            updates_rx: Some(updates_rx),
             cluster,
             dc_id,
             codec: ServerCodec::new(),
@@ -96,6 +128,29 @@ impl Connection {
             disconnect_at: None,
             closed: false,
         }
+    }
+
+    /// The stream of updates for this connection's session (taken once, by the driver).
+    pub fn take_updates(&mut self) -> Option<mpsc::UnboundedReceiver<Push>> {
+        self.updates_rx.take()
+    }
+
+    /// Sends an update pushed by the world, encoded for this session's layer.
+    pub fn push_update(&mut self, push: &Push, now_ms: u64, out: &mut Vec<u8>) {
+        let (Some(key), Some(session)) = (self.key.clone(), self.session.clone()) else {
+            return;
+        };
+        let (session_id, layer) = {
+            let s = session.lock().expect("session lock");
+            (s.id, s.layer)
+        };
+        self.outgoing.push(Outgoing {
+            body: push(layer),
+            content: true,
+            response: false,
+            keep: Some(None),
+        });
+        self.flush(&key.key, session_id, now_ms, out);
     }
 
     /// When the driver must call [`Connection::on_timer`] next (unix ms).
@@ -215,6 +270,11 @@ impl Connection {
                     keep: Some(unacked.req_msg_id),
                 });
             }
+            if let Some(previous) = &self.key {
+                self.cluster.unsubscribe(previous.key.id(), self.id);
+            }
+            self.cluster
+                .subscribe(entry.key.id(), message.session_id, self.id, self.updates_tx.clone());
             self.session = Some(session.clone());
             self.key = Some(entry.clone());
         }
@@ -438,17 +498,26 @@ impl Connection {
     }
 
     fn handle_rpc(&mut self, session: &Arc<Mutex<Session>>, msg_id: i64, body: &[u8], now_secs: i64) {
-        let answer = {
+        let key_id = self.key.as_ref().expect("key set").key.id();
+        let mut pushes = Vec::new();
+        let (answer, session_id) = {
             let mut s = session.lock().expect("session lock");
+            let session_id = s.id;
             let mut ctx = CallContext {
                 cluster: &self.cluster,
                 dc_id: self.dc_id,
                 session: &mut s,
-                key_id: self.key.as_ref().expect("key set").key.id(),
+                key_id,
                 now_secs: now_secs as i32,
+                pushes: &mut pushes,
             };
-            rpc::call(&mut ctx, body)
+            (rpc::call(&mut ctx, body), session_id)
         };
+        for pending in pushes {
+            let keys = self.cluster.world().keys_of(pending.user_id);
+            let except = pending.skip_requester.then_some((key_id, session_id));
+            self.cluster.deliver(&keys, except, &pending.push);
+        }
         let result = match answer {
             RpcAnswer::Result(bytes) => service::rpc_result(msg_id, &service::maybe_gzip(bytes)),
             // rpc_error is never gzipped.

@@ -288,8 +288,16 @@ async fn sleep_until_ms(deadline: Option<u64>) {
 async fn serve_tcp(mut stream: TcpStream, mut connection: Connection, mut shutdown: watch::Receiver<bool>) -> anyhow_like::Result {
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
+    let mut updates = connection.take_updates().expect("fresh connection");
     loop {
         tokio::select! {
+            Some(update) = updates.recv() => {
+                connection.push_update(&update, now_ms(), &mut out);
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
+                    out.clear();
+                }
+            }
             read = stream.read(&mut buf) => {
                 let n = read?;
                 if n == 0 {
@@ -331,8 +339,15 @@ async fn serve_websocket(stream: TcpStream, mut connection: Connection, mut shut
     };
     let mut socket = tokio_tungstenite::accept_hdr_async(stream, check).await?;
     let mut out = Vec::new();
+    let mut updates = connection.take_updates().expect("fresh connection");
     loop {
         tokio::select! {
+            Some(update) = updates.recv() => {
+                connection.push_update(&update, now_ms(), &mut out);
+                if !out.is_empty() {
+                    socket.send(Message::Binary(std::mem::take(&mut out).into())).await?;
+                }
+            }
             message = socket.next() => {
                 let Some(message) = message else { return Ok(()) };
                 let data = match message? {

@@ -27,7 +27,7 @@ fn authorization(world: &World, user_id: i64) -> Vec<u8> {
 
 /// Answers the methods of this module; `None` for any other constructor.
 pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) -> Option<Handled> {
-    use tl::functions::{account, auth, contacts, updates, users};
+    use tl::functions::{account, auth, contacts, users};
     let now = ctx.now_secs as i64;
     let dc_id = ctx.dc_id;
     let key_id = ctx.key_id;
@@ -218,17 +218,6 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: user.id }),
                 chats: Vec::new(),
                 users: vec![encode::user(world, viewer, user)],
-            })
-            .to_bytes())
-        })(),
-        updates::GetState::CONSTRUCTOR_ID => (|| {
-            world.user_of(key_id)?;
-            Ok(tl::enums::updates::State::State(tl::types::updates::State {
-                pts: 1,
-                qts: 0,
-                date: ctx.now_secs,
-                seq: 0,
-                unread_count: 0,
             })
             .to_bytes())
         })(),

@@ -192,3 +192,117 @@ pub fn user_full(user: &User) -> tl::enums::UserFull {
         bot_manager_id: None,
     })
 }
+
+/// A private-chat peer.
+pub fn peer_user(user_id: i64) -> tl::enums::Peer {
+    tl::enums::Peer::User(tl::types::PeerUser { user_id })
+}
+
+/// A stored message as its owner sees it (`peer_id` is the other side of the chat).
+pub fn message(m: &crate::world::messages::StoredMessage) -> tl::enums::Message {
+    tl::enums::Message::Message(tl::types::Message {
+        out: m.out,
+        mentioned: false,
+        media_unread: false,
+        silent: false,
+        post: false,
+        from_scheduled: false,
+        legacy: false,
+        edit_hide: false,
+        pinned: false,
+        noforwards: false,
+        invert_media: false,
+        offline: false,
+        video_processing_pending: false,
+        paid_suggested_post_stars: false,
+        paid_suggested_post_ton: false,
+        id: m.id,
+        from_id: Some(peer_user(m.from)),
+        from_boosts_applied: None,
+        from_rank: None,
+        peer_id: peer_user(m.peer),
+        saved_peer_id: None,
+        fwd_from: m.fwd_from.map(|(from, date)| {
+            tl::enums::MessageFwdHeader::Header(tl::types::MessageFwdHeader {
+                imported: false,
+                saved_out: false,
+                from_id: Some(peer_user(from)),
+                from_name: None,
+                date,
+                channel_post: None,
+                post_author: None,
+                saved_from_peer: None,
+                saved_from_msg_id: None,
+                saved_from_id: None,
+                saved_from_name: None,
+                saved_date: None,
+                psa_type: None,
+            })
+        }),
+        via_bot_id: None,
+        via_business_bot_id: None,
+        guestchat_via_from: None,
+        reply_to: None,
+        date: m.date,
+        message: m.text.clone(),
+        media: None,
+        reply_markup: None,
+        entities: (!m.entities.is_empty()).then(|| m.entities.clone()),
+        views: None,
+        forwards: None,
+        replies: None,
+        edit_date: m.edit_date,
+        post_author: None,
+        grouped_id: None,
+        reactions: None,
+        restriction_reason: None,
+        ttl_period: None,
+        quick_reply_shortcut_id: None,
+        effect: None,
+        factcheck: None,
+        report_delivery_until_date: None,
+        paid_message_stars: None,
+        suggested_post: None,
+        schedule_repeat_period: None,
+        summary_from_language: None,
+        rich_message: None,
+    })
+}
+
+/// A dialog as its owner sees it.
+pub fn dialog(d: &crate::world::messages::Dialog) -> tl::enums::Dialog {
+    tl::enums::Dialog::Dialog(tl::types::Dialog {
+        pinned: false,
+        unread_mark: false,
+        view_forum_as_messages: false,
+        peer: peer_user(d.peer),
+        top_message: d.top_message,
+        read_inbox_max_id: d.read_inbox_max_id,
+        read_outbox_max_id: d.read_outbox_max_id,
+        unread_count: d.unread_count,
+        unread_mentions_count: 0,
+        unread_reactions_count: 0,
+        unread_poll_votes_count: 0,
+        notify_settings: default_notify_settings(),
+        pts: None,
+        draft: None,
+        folder_id: None,
+        ttl_period: None,
+    })
+}
+
+fn default_notify_settings() -> tl::enums::PeerNotifySettings {
+    tl::enums::PeerNotifySettings::Settings(tl::types::PeerNotifySettings {
+        show_previews: None,
+        silent: None,
+        mute_until: None,
+        ios_sound: None,
+        android_sound: None,
+        other_sound: None,
+        stories_muted: None,
+        stories_hide_sender: None,
+        stories_ios_sound: None,
+        stories_android_sound: None,
+        stories_other_sound: None,
+    })
+}

@@ -12,6 +12,7 @@ use crate::world::Fail;
 
 mod account;
 mod encode;
+mod messages;
 
 /// The error every unimplemented method gets.
 pub const NOT_IMPLEMENTED: &str = "METHOD_NOT_IMPLEMENTED_IN_MOCK";
@@ -57,6 +58,8 @@ pub struct CallContext<'a> {
     /// The auth key the request came with: authorizations hang off it.
     pub key_id: i64,
     pub now_secs: i32,
+    /// Updates for other sessions, delivered once the call is answered.
+    pub pushes: &'a mut Vec<crate::connection::PendingPush>,
 }
 
 /// Answers one RPC body (constructor id first).
@@ -125,7 +128,7 @@ fn call_inner(ctx: &mut CallContext<'_>, body: &[u8], depth: usize) -> Result<Rp
                 nearest_dc: ctx.dc_id,
             })))
         }
-        other => match account::handle(ctx, other, &mut cursor) {
+        other => match account::handle(ctx, other, &mut cursor).or_else(|| messages::handle(ctx, other, &mut cursor)) {
             Some(Ok(bytes)) => Ok(RpcAnswer::Result(bytes)),
             Some(Err(fail)) => Ok(fail.into()),
             None => Ok(not_implemented(other)),
@@ -268,6 +271,7 @@ mod tests {
             session: &mut session,
             key_id: 1,
             now_secs: 1000,
+            pushes: &mut Vec::new(),
         };
         let RpcAnswer::Result(bytes) = call(&mut ctx, &wrapped(198, tl::functions::help::GetConfig {})) else {
             panic!("expected a result")
@@ -296,6 +300,7 @@ mod tests {
             session: &mut session,
             key_id: 1,
             now_secs: 0,
+            pushes: &mut Vec::new(),
         };
         let unknown = tl::functions::help::GetAppConfig { hash: 0 }.to_bytes();
         assert_eq!(call(&mut ctx, &unknown), RpcAnswer::error(400, NOT_IMPLEMENTED));

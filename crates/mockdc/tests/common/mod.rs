@@ -43,3 +43,75 @@ pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
         .expect("the mock DC answered within 20 s")
 }
 
+
+/// A grammers client with everything a test may need: its update channel and its session (to
+/// reconnect later with the same auth keys and update state).
+pub struct TestClient {
+    pub client: Client,
+    pub pool: tokio::task::JoinHandle<()>,
+    pub updates: Option<tokio::sync::mpsc::Receiver<grammers_session::updates::UpdatesLike>>,
+    pub session: Arc<MemorySession>,
+}
+
+impl TestClient {
+    /// Drops the connection, keeping the session.
+    pub fn disconnect(self) -> Arc<MemorySession> {
+        self.client.disconnect();
+        self.pool.abort();
+        self.session
+    }
+}
+
+/// A client for a fresh session (keys registered on every DC) or an existing one.
+pub fn connect(dc: &MockDc, home_dc: i32, session: Option<Arc<MemorySession>>) -> TestClient {
+    let session = session.unwrap_or_else(|| {
+        let mut data = SessionData {
+            home_dc,
+            ..SessionData::default()
+        };
+        data.dc_options.clear();
+        for info in &dc.ready_info().dcs {
+            let ipv4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, info.port);
+            data.dc_options.insert(
+                info.id,
+                DcOption {
+                    id: info.id,
+                    ipv4,
+                    ipv6: SocketAddrV6::new(ipv4.ip().to_ipv6_mapped(), info.port, 0, 0),
+                    auth_key: Some(dc.register_auth_key(info.id)),
+                },
+            );
+        }
+        Arc::new(MemorySession::from(data))
+    });
+    let SenderPool { runner, handle, updates } = SenderPool::new(session.clone(), 1);
+    TestClient {
+        client: Client::new(handle),
+        pool: tokio::spawn(runner.run()),
+        updates: Some(updates),
+        session,
+    }
+}
+
+/// Creates a user on the mock and logs `client` in as it (code login).
+pub async fn create_and_login(dc: &MockDc, client: &Client, phone: &str, username: &str) -> i64 {
+    let dcs = dc.ready_info().dcs.len() as i32;
+    let user_id = dc
+        .cluster()
+        .world()
+        .create_user(
+            telegate_mockdc::world::NewUser {
+                phone: phone.into(),
+                first_name: username.into(),
+                username: Some(username.into()),
+                ..Default::default()
+            },
+            dcs,
+        )
+        .unwrap()
+        .id;
+    let token = within(client.request_login_code(phone, "hash")).await.unwrap();
+    let code = dc.cluster().world().login_code(phone).unwrap().to_string();
+    within(client.sign_in(&token, &code)).await.unwrap();
+    user_id
+}

@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 
 use crate::srp::{self, PasswordVerifier, SrpChallenge};
 
+pub mod messages;
+
+use messages::Mailbox;
+
 /// A Telegram RPC error: `code` like an HTTP status, `name` in SCREAMING_SNAKE_CASE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fail {
@@ -151,6 +155,8 @@ pub struct World {
     password_pending: HashMap<i64, i64>,
     /// The outstanding SRP challenge per user (a new account.getPassword replaces it).
     srp: HashMap<i64, SrpChallenge>,
+    /// Each user's message box (private chats share one pts sequence per user).
+    boxes: HashMap<i64, Mailbox>,
 }
 
 impl std::fmt::Debug for World {
@@ -202,6 +208,7 @@ impl World {
             revoked: HashMap::new(),
             password_pending: HashMap::new(),
             srp: HashMap::new(),
+            boxes: HashMap::new(),
         }
     }
 
@@ -564,6 +571,15 @@ impl World {
                 None => Err(Fail::unauthorized("AUTH_KEY_UNREGISTERED")),
             },
         }
+    }
+
+    /// Every key currently authorized for the user (where its updates go).
+    pub fn keys_of(&self, user_id: i64) -> Vec<i64> {
+        self.authorizations
+            .iter()
+            .filter(|(_, a)| a.user_id == user_id)
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     pub fn authorizations_of(&self, user_id: i64) -> Vec<(i64, &Authorization)> {
