@@ -68,6 +68,10 @@ pub struct Cluster {
     /// The simulated Telegram: users, logins, messages. One lock: the mock favours obviously
     /// correct ordering over parallelism.
     world: Mutex<World>,
+    /// Bumped to make every driver close its connection (fault injection).
+    drops: tokio::sync::watch::Sender<u64>,
+    /// Injected faults (control API `/v1/faults`).
+    faults: Mutex<crate::faults::Faults>,
     /// auth key id → connections currently serving one of its sessions.
     subscribers: Mutex<HashMap<i64, Vec<Subscriber>>>,
 }
@@ -91,11 +95,27 @@ impl Cluster {
             sessions: Mutex::new(HashMap::new()),
             world: Mutex::new(World::new(WorldConfig::default())),
             subscribers: Mutex::new(HashMap::new()),
+            faults: Mutex::new(crate::faults::Faults::default()),
+            drops: tokio::sync::watch::channel(0).0,
         }
     }
 
     pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().expect("world lock")
+    }
+
+    /// Closes every open client connection (drivers watch this).
+    pub fn drop_connections(&self) {
+        self.drops.send_modify(|generation| *generation += 1);
+    }
+
+    /// Changes whenever connections must be dropped.
+    pub fn drop_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.drops.subscribe()
+    }
+
+    pub fn faults(&self) -> std::sync::MutexGuard<'_, crate::faults::Faults> {
+        self.faults.lock().expect("faults lock")
     }
 
     pub fn dcs(&self) -> &[DcAddress] {

@@ -130,6 +130,10 @@ impl Connection {
         }
     }
 
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
     /// The stream of updates for this connection's session (taken once, by the driver).
     pub fn take_updates(&mut self) -> Option<mpsc::UnboundedReceiver<Push>> {
         self.updates_rx.take()

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod connection;
 pub mod control;
 pub mod crypto;
+pub mod faults;
 pub mod handshake;
 pub mod rpc;
 pub mod rsa_key;

@@ -173,6 +173,7 @@ impl MockDc {
                 tracing::error!(%error, "control API stopped");
             }
         });
+        tasks.spawn(drop_every_loop(cluster.clone(), shutdown_rx.clone()));
         if let Some(dir) = config.state_dir.clone() {
             tasks.spawn(persist_keys_loop(dir, cluster.clone(), shutdown_rx.clone()));
         }
@@ -285,18 +286,44 @@ async fn sleep_until_ms(deadline: Option<u64>) {
     }
 }
 
+/// Writes with the injected latency and bandwidth cap, if any.
+async fn write_with_faults(stream: &mut TcpStream, cluster: &Cluster, out: &mut Vec<u8>) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let (latency, bandwidth) = {
+        let faults = cluster.faults();
+        (faults.latency_ms(), faults.bandwidth())
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match bandwidth {
+        None => stream.write_all(out).await?,
+        Some(bytes_per_sec) => {
+            // Paced in slices of ~10 ms worth of bytes.
+            let slice = (bytes_per_sec / 100).max(1) as usize;
+            for chunk in out.chunks(slice) {
+                stream.write_all(chunk).await?;
+                tokio::time::sleep(Duration::from_secs_f64(chunk.len() as f64 / bytes_per_sec as f64)).await;
+            }
+        }
+    }
+    out.clear();
+    Ok(())
+}
+
 async fn serve_tcp(mut stream: TcpStream, mut connection: Connection, mut shutdown: watch::Receiver<bool>) -> anyhow_like::Result {
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
     let mut updates = connection.take_updates().expect("fresh connection");
+    let cluster = connection.cluster().clone();
+    let mut drops = cluster.drop_signal();
     loop {
         tokio::select! {
             Some(update) = updates.recv() => {
                 connection.push_update(&update, now_ms(), &mut out);
-                if !out.is_empty() {
-                    stream.write_all(&out).await?;
-                    out.clear();
-                }
+                write_with_faults(&mut stream, &cluster, &mut out).await?;
             }
             read = stream.read(&mut buf) => {
                 let n = read?;
@@ -304,12 +331,10 @@ async fn serve_tcp(mut stream: TcpStream, mut connection: Connection, mut shutdo
                     return Ok(());
                 }
                 let result = connection.receive(&buf[..n], now_ms(), &mut out);
-                if !out.is_empty() {
-                    stream.write_all(&out).await?;
-                    out.clear();
-                }
+                write_with_faults(&mut stream, &cluster, &mut out).await?;
                 result?;
             }
+            _ = drops.changed() => return Err(anyhow_like::Error::Protocol("dropped by fault injection".into())),
             _ = sleep_until_ms(connection.deadline()) => connection.on_timer(now_ms())?,
             _ = stopped(&mut shutdown) => return Ok(()),
         }
@@ -340,8 +365,10 @@ async fn serve_websocket(stream: TcpStream, mut connection: Connection, mut shut
     let mut socket = tokio_tungstenite::accept_hdr_async(stream, check).await?;
     let mut out = Vec::new();
     let mut updates = connection.take_updates().expect("fresh connection");
+    let mut drops = connection.cluster().drop_signal();
     loop {
         tokio::select! {
+            _ = drops.changed() => return Err(anyhow_like::Error::Protocol("dropped by fault injection".into())),
             Some(update) = updates.recv() => {
                 connection.push_update(&update, now_ms(), &mut out);
                 if !out.is_empty() {
@@ -481,6 +508,27 @@ async fn persist_keys_loop(dir: PathBuf, cluster: Arc<Cluster>, mut shutdown: wa
                 persist_keys(&dir, &cluster);
                 return;
             }
+        }
+    }
+}
+
+/// Applies `drop_connections_every_secs`: checks once a second whether a period has passed.
+async fn drop_every_loop(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
+    let mut last_drop = now_ms();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                let every = cluster.faults().drop_every_secs();
+                match every {
+                    Some(secs) if now_ms().saturating_sub(last_drop) >= secs * 1000 => {
+                        cluster.drop_connections();
+                        last_drop = now_ms();
+                    }
+                    Some(_) => {}
+                    None => last_drop = now_ms(),
+                }
+            }
+            _ = stopped(&mut shutdown) => return,
         }
     }
 }

@@ -5,6 +5,9 @@
 //! - `interop/node/gramjs_wss.js`: WebSocket (`ws://127.0.0.1:PORT/apiws`) with a pre-shared key
 //!   on DC 2, once with the Full transport inside the frames (GramJS' Node default) and once with
 //!   obfuscated abridged (its browser default). See `interop/node/NOTES-wss.md`.
+//! - `interop/node/gramjs_login_messaging.js`: GramJS speaks layer 198, so everything it gets
+//!   must be encoded in layer 198: login with code (from the control API) + 2FA, getMe,
+//!   sendMessage (layer-198 `messages.sendMessage`) to a username, and getMessages.
 //!
 //! Needs `node` and `interop/node/node_modules` (`scripts/test` runs `npm ci`); without them the
 //! tests are skipped, unless `CI` or `TELEGATE_REQUIRE_INTEROP` is set, in which case they fail.
@@ -245,4 +248,87 @@ async fn gramjs_wss_full_transport_preshared_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gramjs_wss_obfuscated_abridged_preshared_key() {
     gramjs_wss("gramjs_wss_obfuscated_abridged_preshared_key", "obfuscated").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gramjs_layer198_login_2fa_send_and_read_history() {
+    let Some(env) = node_or_skip("gramjs_layer198_login_2fa_send_and_read_history") else {
+        return;
+    };
+    let dc = start_mock().await;
+    let dcs = dc.ready_info().dcs.len() as i32;
+    let (me_id, peer_id) = {
+        let mut world = dc.cluster().world();
+        let mut add = |phone: &str, first_name: &str, username: &str, password: Option<&str>| {
+            world
+                .create_user(
+                    telegate_mockdc::world::NewUser {
+                        phone: phone.into(),
+                        first_name: first_name.into(),
+                        username: Some(username.into()),
+                        password: password.map(String::from),
+                        dc_id: Some(2),
+                        ..Default::default()
+                    },
+                    dcs,
+                )
+                .expect("create user")
+                .id
+        };
+        (
+            add("+15550301", "Grace", "grace_gramjs", Some("gramjs 2fa secret")),
+            add("+15550302", "Bob", "bob_gramjs", None),
+        )
+    };
+    let ready_path = write_ready_file(&dc);
+
+    let script = env.dir.join("gramjs_login_messaging.js");
+    let run = run_script(
+        &env.node,
+        &[
+            script.as_os_str(),
+            ready_path.as_os_str(),
+            "+15550301".as_ref(),
+            "gramjs 2fa secret".as_ref(),
+            "bob_gramjs".as_ref(),
+        ],
+        &env.dir,
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+
+    assert!(run.success, "gramjs_login_messaging.js failed: {}", run.describe());
+    let result = run
+        .result()
+        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
+    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    assert_eq!(result["layer"].as_u64(), Some(198), "GramJS announces layer 198");
+    assert_eq!(result["code_requests"].as_u64(), Some(1), "{result}");
+    assert_eq!(result["password_requests"].as_u64(), Some(1), "{result}");
+    assert_eq!(result["me"]["id"], me_id.to_string());
+    assert_eq!(result["me"]["phone"], "15550301");
+    assert_eq!(result["me"]["username"], "grace_gramjs");
+    assert_eq!(result["me"]["self"], Value::Bool(true));
+    assert_eq!(result["peer"]["id"], peer_id.to_string());
+
+    let sent_id = result["sent"]["id"].as_i64().expect("sent id");
+    let text = result["sent"]["text"].as_str().expect("sent text").to_string();
+    let history = result["history"].as_array().expect("history");
+    let found = history
+        .iter()
+        .find(|m| m["id"].as_i64() == Some(sent_id))
+        .unwrap_or_else(|| panic!("sent message missing from history: {result}"));
+    assert_eq!(found["text"], text.as_str());
+    assert_eq!(found["out"], Value::Bool(true));
+    assert_eq!(found["peer_user_id"], peer_id.to_string());
+
+    // The world saw the layer-198 sendMessage like any other: Bob has the message from Grace.
+    {
+        let world = dc.cluster().world();
+        let theirs = world.search(peer_id, Some(me_id), &text, 10);
+        assert_eq!(theirs.len(), 1, "Bob's copy of the message");
+        assert_eq!((theirs[0].from, theirs[0].out), (me_id, false));
+    }
+    dc.shutdown().await;
+    eprintln!("gramjs login/messaging result: {result}");
 }

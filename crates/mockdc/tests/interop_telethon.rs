@@ -181,3 +181,88 @@ async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
     }
     eprintln!("telethon result: {result}");
 }
+
+/// Issue 3 acceptance: Telethon logs in (code + 2FA, codes read from the control API), sends a
+/// private message to a second Telethon client, and that client's `events.NewMessage` handler fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telethon_login_with_2fa_then_message_between_two_clients() {
+    let Some(python) = python_or_skip("telethon_login_with_2fa_then_message_between_two_clients") else {
+        return;
+    };
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("start the mock DC");
+    let dcs = dc.ready_info().dcs.len() as i32;
+    let create = |phone: &str, name: &str, username: &str, password: Option<&str>| -> i64 {
+        dc.cluster()
+            .world()
+            .create_user(
+                telegate_mockdc::world::NewUser {
+                    phone: phone.into(),
+                    first_name: name.into(),
+                    username: Some(username.into()),
+                    password: password.map(String::from),
+                    dc_id: Some(2),
+                    ..Default::default()
+                },
+                dcs,
+            )
+            .expect("create user")
+            .id
+    };
+    let (phone_a, user_a, password_a) = ("+15552001", "alice_tl", "correct horse battery");
+    let (phone_b, user_b) = ("+15552002", "bob_tl");
+    let id_a = create(phone_a, "Alice", user_a, Some(password_a));
+    let id_b = create(phone_b, "Bob", user_b, None);
+    let accounts = serde_json::json!({
+        "dc_id": 2,
+        "a": {"phone": phone_a, "user_id": id_a, "username": user_a, "password": password_a},
+        "b": {"phone": phone_b, "user_id": id_b, "username": user_b, "password": null},
+    })
+    .to_string();
+
+    let ready_path = write_ready_file(&dc);
+    let script = repo_root().join("interop/python/telethon_messaging.py");
+    let run = run_script(
+        &python,
+        &[
+            script.as_os_str(),
+            ready_path.as_os_str(),
+            std::ffi::OsStr::new(&accounts),
+        ],
+        &repo_root(),
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+    dc.shutdown().await;
+
+    assert!(run.success, "telethon_messaging.py failed: {}", run.describe());
+    let result = run
+        .result()
+        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
+    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    assert_eq!(result["client"], "telethon");
+    assert_eq!(result["dc"].as_u64(), Some(2));
+    assert_eq!(result["a_id"].as_i64(), Some(id_a), "{}", run.describe());
+    assert_eq!(result["b_id"].as_i64(), Some(id_b), "{}", run.describe());
+    assert_eq!(result["resolved_b"]["id"].as_i64(), Some(id_b));
+    assert_eq!(result["event"]["sender_id"].as_i64(), Some(id_a), "{}", run.describe());
+    assert!(
+        result["event"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("hello from telethon")),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        result["b_history"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|m| m["id"] == result["event"]["id"])),
+        "{}",
+        run.describe()
+    );
+    eprintln!("telethon messaging result: {result}");
+}

@@ -182,3 +182,103 @@ async fn revoked_banned_and_deleted_accounts() {
     pool.abort();
     dc.shutdown().await;
 }
+
+#[tokio::test]
+async fn qr_login_accepted_by_another_session_and_by_the_control_api() {
+    let dc = mock(2).await;
+    let phone_session = common::connect(&dc, 2, None);
+    let user_id = common::create_and_login(&dc, &phone_session.client, "+15550006", "qr_owner").await;
+
+    let mut waiting = common::connect(&dc, 2, None);
+    let export = tl::functions::auth::ExportLoginToken { api_id: 1, api_hash: "x".into(), except_ids: vec![] };
+    let tl::enums::auth::LoginToken::Token(token) = within(waiting.client.invoke(&export)).await.unwrap() else {
+        panic!("expected a fresh token")
+    };
+    // An unknown token is refused.
+    assert_eq!(
+        rpc_name(within(phone_session.client.invoke(&tl::functions::auth::AcceptLoginToken { token: vec![1, 2, 3] })).await),
+        (400, "AUTH_TOKEN_INVALID".into())
+    );
+    within(phone_session.client.invoke(&tl::functions::auth::AcceptLoginToken { token: token.token.clone() }))
+        .await
+        .unwrap();
+    // The waiting client is told with updateLoginToken...
+    let mut raw_updates = waiting.updates.take().unwrap();
+    let told = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Some(grammers_session::updates::UpdatesLike::Updates(tl::enums::Updates::UpdateShort(short))) = raw_updates.recv().await {
+                if matches!(short.update, tl::enums::Update::LoginToken) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(told.is_ok(), "updateLoginToken arrived");
+    // ...and exporting again completes the login.
+    match within(waiting.client.invoke(&export)).await.unwrap() {
+        tl::enums::auth::LoginToken::Success(_) => {}
+        other => panic!("expected loginTokenSuccess, got {other:?}"),
+    }
+    assert_eq!(within(waiting.client.get_me()).await.unwrap().id().bare_id(), Some(user_id));
+
+    // The control API accepts on the user's behalf (token as in tg://login?token=base64url).
+    let third = common::connect(&dc, 2, None);
+    let tl::enums::auth::LoginToken::Token(token) = within(third.client.invoke(&export)).await.unwrap() else {
+        panic!("expected a token")
+    };
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&token.token);
+    let (status, body) = http(&dc.ready_info().control_url, "POST", "/v1/qr-login/accept", &format!(r#"{{"user_id":{user_id},"token":"{encoded}"}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(matches!(within(third.client.invoke(&export)).await.unwrap(), tl::enums::auth::LoginToken::Success(_)));
+    phone_session.disconnect();
+    waiting.disconnect();
+    third.disconnect();
+    dc.shutdown().await;
+}
+
+#[tokio::test]
+async fn export_and_import_authorization_across_dcs() {
+    let dc = mock(3).await;
+    let client = common::connect(&dc, 2, None);
+    let user_id = common::create_and_login(&dc, &client.client, "+15550007", "multi_dc").await;
+    let tl::enums::auth::ExportedAuthorization::Authorization(exported) =
+        within(client.client.invoke(&tl::functions::auth::ExportAuthorization { dc_id: 3 })).await.unwrap();
+    assert_eq!(exported.id, user_id);
+    // DC 3 does not know this key's user until the import.
+    assert_eq!(
+        rpc_name(within(client.client.invoke_in_dc(3, &tl::functions::updates::GetState {})).await),
+        (401, "AUTH_KEY_UNREGISTERED".into())
+    );
+    let wrong = tl::functions::auth::ImportAuthorization { id: user_id, bytes: vec![0; 32] };
+    assert_eq!(rpc_name(within(client.client.invoke_in_dc(3, &wrong)).await), (400, "AUTH_BYTES_INVALID".into()));
+    let import = tl::functions::auth::ImportAuthorization { id: exported.id, bytes: exported.bytes.clone() };
+    within(client.client.invoke_in_dc(3, &import)).await.unwrap();
+    within(client.client.invoke_in_dc(3, &tl::functions::updates::GetState {})).await.unwrap();
+    // Single use.
+    assert_eq!(rpc_name(within(client.client.invoke_in_dc(3, &import)).await), (400, "AUTH_BYTES_INVALID".into()));
+    assert_eq!(
+        rpc_name(within(client.client.invoke(&tl::functions::auth::ExportAuthorization { dc_id: 9 })).await),
+        (400, "DC_ID_INVALID".into())
+    );
+    client.disconnect();
+    dc.shutdown().await;
+}
+
+/// A minimal HTTP/1.1 exchange with the control API.
+async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = control_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null))
+}

@@ -3,7 +3,8 @@
 
 use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serializable};
 
-use super::{encode, CallContext, Handled};
+use super::encode::{self, Layered};
+use super::{CallContext, Handled};
 use crate::srp;
 use crate::world::{Fail, SignIn, World};
 
@@ -13,7 +14,8 @@ fn decode<T: Deserializable>(cursor: &mut Cursor) -> Result<T, Fail> {
     T::deserialize(cursor).map_err(|_| Fail::new(400, "INPUT_FETCH_ERROR"))
 }
 
-fn authorization(world: &World, user_id: i64) -> Vec<u8> {
+/// `auth.authorization` for a user who just logged in, in the client's layer.
+pub(super) fn authorization(world: &World, user_id: i64, layer: Option<i32>) -> Vec<u8> {
     let user = world.user(user_id).expect("authorized user exists");
     tl::enums::auth::Authorization::Authorization(tl::types::auth::Authorization {
         setup_password_required: false,
@@ -22,7 +24,7 @@ fn authorization(world: &World, user_id: i64) -> Vec<u8> {
         future_auth_token: None,
         user: encode::user(world, user_id, user),
     })
-    .to_bytes()
+    .encode_for(layer)
 }
 
 /// Answers the methods of this module; `None` for any other constructor.
@@ -31,6 +33,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
     let now = ctx.now_secs as i64;
     let dc_id = ctx.dc_id;
     let key_id = ctx.key_id;
+    let layer = ctx.session.layer;
     let mut world = ctx.cluster.world();
     let world = &mut *world;
     let dc_count = ctx.cluster.dcs().len() as i32;
@@ -59,7 +62,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 request.phone_code.as_deref(),
                 now,
             )? {
-                SignIn::Authorized(user_id) => Ok(authorization(world, user_id)),
+                SignIn::Authorized(user_id) => Ok(authorization(world, user_id, layer)),
                 SignIn::SignUpRequired => Ok(tl::enums::auth::Authorization::SignUpRequired(
                     tl::types::auth::AuthorizationSignUpRequired {
                         terms_of_service: None,
@@ -79,7 +82,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 &request.last_name,
                 now,
             )?;
-            Ok(authorization(world, user_id))
+            Ok(authorization(world, user_id, layer))
         })(),
         account::GetPassword::CONSTRUCTOR_ID => (|| {
             let password = match world.get_password(key_id)? {
@@ -125,12 +128,12 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 return Err(Fail::new(400, "PASSWORD_HASH_INVALID"));
             };
             let user_id = world.check_password(dc_id, key_id, proof.srp_id, &proof.a, &proof.m1, now)?;
-            Ok(authorization(world, user_id))
+            Ok(authorization(world, user_id, layer))
         })(),
         auth::ImportBotAuthorization::CONSTRUCTOR_ID => (|| {
             let request: auth::ImportBotAuthorization = decode(cursor)?;
             let user_id = world.import_bot(dc_id, key_id, &request.bot_auth_token, now)?;
-            Ok(authorization(world, user_id))
+            Ok(authorization(world, user_id, layer))
         })(),
         auth::LogOut::CONSTRUCTOR_ID => (|| {
             world.log_out(key_id)?;
@@ -194,7 +197,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     Err(_) => encode::user_empty(input_user_id(input).unwrap_or(0)),
                 })
                 .collect();
-            Ok(found.to_bytes())
+            Ok(found.encode_for(layer))
         })(),
         users::GetFullUser::CONSTRUCTOR_ID => (|| {
             let request: users::GetFullUser = decode(cursor)?;
@@ -206,7 +209,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 chats: Vec::new(),
                 users: vec![encode::user(world, viewer, user)],
             })
-            .to_bytes())
+            .encode_for(layer))
         })(),
         contacts::ResolveUsername::CONSTRUCTOR_ID => (|| {
             let request: contacts::ResolveUsername = decode(cursor)?;
@@ -219,7 +222,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 chats: Vec::new(),
                 users: vec![encode::user(world, viewer, user)],
             })
-            .to_bytes())
+            .encode_for(layer))
         })(),
         _ => return None,
     })

@@ -5,11 +5,11 @@
 //! in `updates.getDifference`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serializable};
 
-use super::{encode, CallContext, Handled};
+use super::encode::{self, Layered};
+use super::{CallContext, Handled};
 use crate::connection::PendingPush;
 use crate::world::messages::{Event, HistoryQuery, StoredMessage};
 use crate::world::{Fail, World};
@@ -77,16 +77,17 @@ fn updates(updates: Vec<tl::enums::Update>, users: Vec<tl::enums::User>, date: i
     })
 }
 
-fn push(ctx: &mut CallContext<'_>, user_id: i64, skip_requester: bool, body: Vec<u8>) {
+/// Queues `body` for `user_id`'s online sessions, each getting it in its own layer.
+fn push(ctx: &mut CallContext<'_>, user_id: i64, skip_requester: bool, body: tl::enums::Updates) {
     ctx.pushes.push(PendingPush {
         user_id,
         skip_requester,
-        push: Arc::new(move |_layer| body.clone()),
+        push: encode::push_of(body),
     });
 }
 
 /// `updateShortMessage` for a private message as `owner` sees it.
-fn short_message(m: &StoredMessage, pts: i32) -> Vec<u8> {
+fn short_message(m: &StoredMessage, pts: i32) -> tl::enums::Updates {
     tl::enums::Updates::UpdateShortMessage(tl::types::UpdateShortMessage {
         out: m.out,
         mentioned: false,
@@ -104,7 +105,6 @@ fn short_message(m: &StoredMessage, pts: i32) -> Vec<u8> {
         entities: (!m.entities.is_empty()).then(|| m.entities.clone()),
         ttl_period: None,
     })
-    .to_bytes()
 }
 
 /// Pushes a new message to its owner's sessions (all but the requester's for the sender).
@@ -125,7 +125,6 @@ fn push_new_message(ctx: &mut CallContext<'_>, world: &World, owner: i64, id: i3
             users,
             m.date,
         )
-        .to_bytes()
     } else {
         short_message(m, pts)
     };
@@ -138,6 +137,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
     let now = ctx.now_secs;
     let key_id = ctx.key_id;
     let cluster = ctx.cluster;
+    let layer = ctx.session.layer;
     let mut guard = cluster.world();
     let world = &mut *guard;
     Some(match id {
@@ -163,7 +163,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 entities: m.filter(|m| !m.entities.is_empty()).map(|m| m.entities.clone()),
                 ttl_period: None,
             })
-            .to_bytes())
+            .encode_for(layer))
         })(),
         messages::ForwardMessages::CONSTRUCTOR_ID => (|| {
             let request: messages::ForwardMessages = decode(cursor)?;
@@ -201,7 +201,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 }
             }
             let users = users_of(world, me, &[from, to]);
-            Ok(updates(result_updates, users, now).to_bytes())
+            Ok(updates(result_updates, users, now).encode_for(layer))
         })(),
         messages::EditMessage::CONSTRUCTOR_ID => (|| {
             let request: messages::EditMessage = decode(cursor)?;
@@ -223,7 +223,6 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     users_of_messages(world, owner, &[m]),
                     now,
                 )
-                .to_bytes()
             };
             let mine = edit(world, me, request.id, pts);
             push(ctx, me, true, mine.clone());
@@ -231,7 +230,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 let theirs = edit(world, owner, their_id, their_pts);
                 push(ctx, owner, false, theirs);
             }
-            Ok(mine)
+            Ok(mine.encode_for(layer))
         })(),
         messages::DeleteMessages::CONSTRUCTOR_ID => (|| {
             let request: messages::DeleteMessages = decode(cursor)?;
@@ -246,7 +245,6 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     }),
                     date: now,
                 })
-                .to_bytes()
             };
             if count > 0 {
                 let ids: Vec<i32> = request.id.clone();
@@ -273,8 +271,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                         pts_count: 1,
                     }),
                     date: now,
-                })
-                .to_bytes();
+                });
                 push(ctx, owner, false, body);
             }
             Ok(affected(pts, pts - before))
@@ -295,7 +292,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     min_id: request.min_id,
                 },
             );
-            Ok(messages_result(world, me, &page, total))
+            Ok(messages_result(world, me, &page, total, layer))
         })(),
         messages::Search::CONSTRUCTOR_ID => (|| {
             let request: messages::Search = decode(cursor)?;
@@ -306,7 +303,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             };
             let found = world.search(me, peer, &request.q, request.limit.max(0) as usize);
             let total = found.len();
-            Ok(messages_result(world, me, &found, total))
+            Ok(messages_result(world, me, &found, total, layer))
         })(),
         messages::GetMessages::CONSTRUCTOR_ID => (|| {
             let request: messages::GetMessages = decode(cursor)?;
@@ -320,7 +317,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 })
                 .collect();
             let total = found.len();
-            Ok(messages_result(world, me, &found, total))
+            Ok(messages_result(world, me, &found, total, layer))
         })(),
         messages::GetDialogs::CONSTRUCTOR_ID => (|| {
             let request: messages::GetDialogs = decode(cursor)?;
@@ -346,7 +343,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     users,
                 })
             };
-            Ok(answer.to_bytes())
+            Ok(answer.encode_for(layer))
         })(),
         messages::GetPeerDialogs::CONSTRUCTOR_ID => (|| {
             let request: messages::GetPeerDialogs = decode(cursor)?;
@@ -370,7 +367,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 users: users_of_messages(world, me, &tops),
                 state: state(world, me, now),
             })
-            .to_bytes())
+            .encode_for(layer))
         })(),
         upd::GetState::CONSTRUCTOR_ID => (|| {
             let me = world.user_of(key_id)?;
@@ -379,14 +376,15 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
         upd::GetDifference::CONSTRUCTOR_ID => (|| {
             let request: upd::GetDifference = decode(cursor)?;
             let me = world.user_of(key_id)?;
-            Ok(difference(world, me, request.pts, now))
+            Ok(difference(world, me, request.pts, now).encode_for(layer))
         })(),
         _ => return None,
     })
 }
 
 /// messages.messages, or messagesSlice when the chat holds more than the page.
-fn messages_result(world: &World, me: i64, page: &[&StoredMessage], total: usize) -> Vec<u8> {
+/// In the client's `layer` (see [`encode::Layered`]).
+fn messages_result(world: &World, me: i64, page: &[&StoredMessage], total: usize, layer: Option<i32>) -> Vec<u8> {
     let messages: Vec<tl::enums::Message> = page.iter().map(|m| encode::message(m)).collect();
     let users = users_of_messages(world, me, page);
     if page.len() < total {
@@ -401,7 +399,7 @@ fn messages_result(world: &World, me: i64, page: &[&StoredMessage], total: usize
             chats: Vec::new(),
             users,
         })
-        .to_bytes()
+        .encode_for(layer)
     } else {
         tl::enums::messages::Messages::Messages(tl::types::messages::Messages {
             messages,
@@ -409,20 +407,20 @@ fn messages_result(world: &World, me: i64, page: &[&StoredMessage], total: usize
             chats: Vec::new(),
             users,
         })
-        .to_bytes()
+        .encode_for(layer)
     }
 }
 
 /// updates.getDifference from `pts`: every event after it, once, in order.
-fn difference(world: &World, me: i64, pts: i32, now: i32) -> Vec<u8> {
+fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates::Difference {
     let (events, more) = match world.events_after(me, pts, DIFFERENCE_LIMIT, DIFFERENCE_TOO_LONG) {
         Ok(found) => found,
         Err(current) => {
-            return tl::enums::updates::Difference::TooLong(tl::types::updates::DifferenceTooLong { pts: current }).to_bytes();
+            return tl::enums::updates::Difference::TooLong(tl::types::updates::DifferenceTooLong { pts: current });
         }
     };
     if events.is_empty() {
-        return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty { date: now, seq: 0 }).to_bytes();
+        return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty { date: now, seq: 0 });
     }
     let mut new_messages = Vec::new();
     let mut mentioned: Vec<&StoredMessage> = Vec::new();
@@ -487,7 +485,6 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> Vec<u8> {
             users,
             intermediate_state: reached,
         })
-        .to_bytes()
     } else {
         tl::enums::updates::Difference::Difference(tl::types::updates::Difference {
             new_messages,
@@ -497,6 +494,25 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> Vec<u8> {
             users,
             state: reached,
         })
-        .to_bytes()
     }
+}
+
+/// The pushes for a message sent outside an RPC (the control API's `POST /v1/messages`): the
+/// same updates as for `messages.sendMessage`, to every online session of both users.
+pub(crate) fn pushes_for_sent(cluster: &crate::cluster::Cluster, world: &World, from: i64, sent: &crate::world::messages::Sent) -> Vec<PendingPush> {
+    let mut pushes = Vec::new();
+    let mut session = crate::session::Session::new(0);
+    let mut ctx = CallContext {
+        cluster,
+        dc_id: 0,
+        session: &mut session,
+        key_id: 0,
+        now_secs: sent.date,
+        pushes: &mut pushes,
+    };
+    push_new_message(&mut ctx, world, from, sent.sender_id, sent.sender_pts, false);
+    if let Some((owner, their_id, their_pts)) = sent.recipient {
+        push_new_message(&mut ctx, world, owner, their_id, their_pts, false);
+    }
+    pushes
 }

@@ -12,7 +12,12 @@ use crate::world::Fail;
 
 mod account;
 mod encode;
+mod layer198;
+mod login;
 mod messages;
+
+pub(crate) use login::notify_login_token;
+pub(crate) use messages::pushes_for_sent;
 
 /// The error every unimplemented method gets.
 pub const NOT_IMPLEMENTED: &str = "METHOD_NOT_IMPLEMENTED_IN_MOCK";
@@ -128,12 +133,39 @@ fn call_inner(ctx: &mut CallContext<'_>, body: &[u8], depth: usize) -> Result<Rp
                 nearest_dc: ctx.dc_id,
             })))
         }
-        other => match account::handle(ctx, other, &mut cursor).or_else(|| messages::handle(ctx, other, &mut cursor)) {
-            Some(Ok(bytes)) => Ok(RpcAnswer::Result(bytes)),
+        // A layer-198 request whose constructor changed by 230 (GramJS' messages.sendMessage, ...):
+        // answered by the layer-230 handler, in the session's layer like every answer.
+        other if layer198::is_layer198_request(other) => match layer198::upgrade_request(other, rest(&cursor)) {
+            Some(Ok(upgraded)) => call_inner(ctx, &upgraded, depth + 1),
             Some(Err(fail)) => Ok(fail.into()),
             None => Ok(not_implemented(other)),
         },
+        other => {
+            if let Some(fail) = injected_fault(ctx, other) {
+                return Ok(fail.into());
+            }
+            match account::handle(ctx, other, &mut cursor)
+                .or_else(|| messages::handle(ctx, other, &mut cursor))
+                .or_else(|| login::handle(ctx, other, &mut cursor))
+            {
+                Some(Ok(bytes)) => Ok(RpcAnswer::Result(bytes)),
+                Some(Err(fail)) => Ok(fail.into()),
+                None => Ok(not_implemented(other)),
+            }
+        }
     }
+}
+
+/// A fault injected through the control API for this method and caller, if any.
+fn injected_fault(ctx: &CallContext<'_>, constructor: u32) -> Option<Fail> {
+    let method = tl::name_for_id(constructor);
+    if method == "?" || method.is_empty() {
+        return None;
+    }
+    let caller = ctx.cluster.world().user_of(ctx.key_id).unwrap_or(ctx.key_id);
+    ctx.cluster
+        .faults()
+        .on_call(method, caller, ctx.now_secs.max(0) as u64 * 1000)
 }
 
 fn not_implemented(other: u32) -> RpcAnswer {

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::srp::{self, PasswordVerifier, SrpChallenge};
 
+pub mod login;
 pub mod messages;
 
 use messages::Mailbox;
@@ -157,6 +158,10 @@ pub struct World {
     srp: HashMap<i64, SrpChallenge>,
     /// Each user's message box (private chats share one pts sequence per user).
     boxes: HashMap<i64, Mailbox>,
+    /// QR login tokens by token bytes.
+    login_tokens: HashMap<Vec<u8>, login::PendingLoginToken>,
+    /// auth.exportAuthorization tickets by bytes.
+    exported: HashMap<Vec<u8>, login::ExportedAuthorization>,
 }
 
 impl std::fmt::Debug for World {
@@ -209,6 +214,8 @@ impl World {
             password_pending: HashMap::new(),
             srp: HashMap::new(),
             boxes: HashMap::new(),
+            login_tokens: HashMap::new(),
+            exported: HashMap::new(),
         }
     }
 
@@ -503,7 +510,7 @@ impl World {
         Ok(user_id)
     }
 
-    fn authorize(&mut self, key_id: i64, user_id: i64, dc_id: i32, now: i64) {
+    pub(crate) fn authorize(&mut self, key_id: i64, user_id: i64, dc_id: i32, now: i64) {
         self.revoked.remove(&key_id);
         self.password_pending.remove(&key_id);
         self.authorizations.insert(

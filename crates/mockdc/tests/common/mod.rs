@@ -64,6 +64,17 @@ impl TestClient {
 
 /// A client for a fresh session (keys registered on every DC) or an existing one.
 pub fn connect(dc: &MockDc, home_dc: i32, session: Option<Arc<MemorySession>>) -> TestClient {
+    connect_with(dc, home_dc, session, grammers_mtsender::ConnectionParams::default())
+}
+
+/// Like [`connect`], with grammers' connection parameters (e.g. `NoRetries`, so a test sees
+/// FLOOD_WAIT errors instead of grammers sleeping through them).
+pub fn connect_with(
+    dc: &MockDc,
+    home_dc: i32,
+    session: Option<Arc<MemorySession>>,
+    params: grammers_mtsender::ConnectionParams,
+) -> TestClient {
     let session = session.unwrap_or_else(|| {
         let mut data = SessionData {
             home_dc,
@@ -84,7 +95,7 @@ pub fn connect(dc: &MockDc, home_dc: i32, session: Option<Arc<MemorySession>>) -
         }
         Arc::new(MemorySession::from(data))
     });
-    let SenderPool { runner, handle, updates } = SenderPool::new(session.clone(), 1);
+    let SenderPool { runner, handle, updates } = SenderPool::with_configuration(session.clone(), 1, params);
     TestClient {
         client: Client::new(handle),
         pool: tokio::spawn(runner.run()),
