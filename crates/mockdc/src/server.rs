@@ -203,6 +203,20 @@ impl MockDc {
         *self.cluster.register_random_key(dc_id).bytes()
     }
 
+    /// Registers a fresh key on `dc_id` already logged in as `user_id`, as if the user had
+    /// completed a login with it (for tests and benchmarks that skip the login dance).
+    ///
+    /// # Panics
+    /// If `dc_id` is not one of this mock's DCs or the user does not exist.
+    pub fn register_authorized_key(&self, dc_id: i32, user_id: i64) -> [u8; 256] {
+        assert!(self.cluster.world().user(user_id).is_some(), "no user {user_id}");
+        let key = self.register_auth_key(dc_id);
+        let key_id = crate::crypto::AuthKey::from_bytes(key).id();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        self.cluster.world().authorize(key_id, user_id, dc_id, now);
+        key
+    }
+
     /// Stops accepting, closes every connection and waits for the tasks (keys are persisted).
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);

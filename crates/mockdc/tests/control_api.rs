@@ -155,3 +155,29 @@ async fn injected_errors_flood_limits_latency_and_drops() {
     client.disconnect();
     dc.shutdown().await;
 }
+
+#[tokio::test]
+async fn updates_too_long_is_pushed_to_the_users_online_sessions() {
+    let dc = MockDc::start(MockDcConfig { dcs: 2, ..Default::default() }).await.unwrap();
+    let url = dc.ready_info().control_url.clone();
+    let mut client = connect(&dc, 2, None);
+    let user_id = create_and_login(&dc, &client.client, "+15559001", "too_long").await;
+    // Any call makes this session the key's online session.
+    within(client.client.invoke(&tl::functions::updates::GetState {})).await.unwrap();
+    let (status, body) = http(&url, "POST", "/v1/faults", &format!(r#"{{"updates_too_long_for_user":{user_id}}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["delivered"], 1);
+    let mut raw = client.updates.take().unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(grammers_session::updates::UpdatesLike::Updates(tl::enums::Updates::TooLong)) = raw.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "updatesTooLong arrived");
+    assert_eq!(http(&url, "POST", "/v1/faults", r#"{"updates_too_long_for_user":1}"#).await.0, 404);
+    client.disconnect();
+    dc.shutdown().await;
+}

@@ -7,7 +7,8 @@
 //!   obfuscated abridged (its browser default). See `interop/node/NOTES-wss.md`.
 //! - `interop/node/gramjs_login_messaging.js`: GramJS speaks layer 198, so everything it gets
 //!   must be encoded in layer 198: login with code (from the control API) + 2FA, getMe,
-//!   sendMessage (layer-198 `messages.sendMessage`) to a username, and getMessages.
+//!   sendMessage (layer-198 `messages.sendMessage`) to a username, and getMessages; the peer's
+//!   own GramJS client receives the message as a pushed update.
 //!
 //! Needs `node` and `interop/node/node_modules` (`scripts/test` runs `npm ci`); without them the
 //! tests are skipped, unless `CI` or `TELEGATE_REQUIRE_INTEROP` is set, in which case they fail.
@@ -291,6 +292,7 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
             "+15550301".as_ref(),
             "gramjs 2fa secret".as_ref(),
             "bob_gramjs".as_ref(),
+            "+15550302".as_ref(),
         ],
         &env.dir,
     )
@@ -321,6 +323,13 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
     assert_eq!(found["text"], text.as_str());
     assert_eq!(found["out"], Value::Bool(true));
     assert_eq!(found["peer_user_id"], peer_id.to_string());
+    // Bob's GramJS client, online meanwhile, got the message pushed (updates + updateNewMessage
+    // with the users, encoded for its layer 198).
+    let pushed = &result["peer_pushed"];
+    assert_eq!(pushed["update"], "UpdateNewMessage", "{result}");
+    assert_eq!(pushed["text"], text.as_str());
+    assert_eq!(pushed["out"], Value::Bool(false));
+    assert_eq!(pushed["from_user_id"], me_id.to_string());
 
     // The world saw the layer-198 sendMessage like any other: Bob has the message from Grace.
     {

@@ -510,7 +510,8 @@ impl World {
         Ok(user_id)
     }
 
-    pub(crate) fn authorize(&mut self, key_id: i64, user_id: i64, dc_id: i32, now: i64) {
+    /// Binds a key to a user (the end of every successful login).
+    pub fn authorize(&mut self, key_id: i64, user_id: i64, dc_id: i32, now: i64) {
         self.revoked.remove(&key_id);
         self.password_pending.remove(&key_id);
         self.authorizations.insert(
@@ -646,13 +647,13 @@ mod tests {
     #[test]
     fn code_login_errors_are_telegrams() {
         let (mut world, id) = world_with(None);
-        assert_eq!(world.send_code(2, "12", 0).unwrap_err().name, "PHONE_NUMBER_INVALID");
+        assert_eq!(world.send_code(2, "12", 0).unwrap_err(), Fail::new(400, "PHONE_NUMBER_INVALID"));
         assert_eq!(world.send_code(4, "15550100", 0).unwrap_err(), Fail::new(303, "PHONE_MIGRATE_2"));
         let (hash, _) = world.send_code(2, "15550100", 0).unwrap();
         let code = world.login_code("+15550100").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, None, 1).unwrap_err().name, "PHONE_CODE_EMPTY");
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some("00000x"), 1).unwrap_err().name, "PHONE_CODE_INVALID");
-        assert_eq!(world.sign_in(2, 1, "15550100", "other", Some(&code), 1).unwrap_err().name, "PHONE_CODE_EXPIRED");
+        assert_eq!(world.sign_in(2, 1, "15550100", &hash, None, 1).unwrap_err(), Fail::new(400, "PHONE_CODE_EMPTY"));
+        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some("00000x"), 1).unwrap_err(), Fail::new(400, "PHONE_CODE_INVALID"));
+        assert_eq!(world.sign_in(2, 1, "15550100", "other", Some(&code), 1).unwrap_err(), Fail::new(400, "PHONE_CODE_EXPIRED"));
         assert_eq!(world.user_of(1).unwrap_err(), Fail::new(401, "AUTH_KEY_UNREGISTERED"));
         assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some(&code), 1).unwrap(), SignIn::Authorized(id));
         assert_eq!(world.user_of(1).unwrap(), id);
@@ -661,7 +662,7 @@ mod tests {
 
         let (hash, _) = world.send_code(2, "15550100", 0).unwrap();
         let code = world.login_code("15550100").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some(&code), 301).unwrap_err().name, "PHONE_CODE_EXPIRED");
+        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some(&code), 301).unwrap_err(), Fail::new(400, "PHONE_CODE_EXPIRED"));
     }
 
     #[test]
@@ -670,14 +671,14 @@ mod tests {
         let (hash, _) = world.send_code(2, "+44 7000 000000", 0).unwrap();
         let code = world.login_code("447000000000").unwrap().to_string();
         assert_eq!(world.sign_in(2, 9, "447000000000", &hash, Some(&code), 1).unwrap(), SignIn::SignUpRequired);
-        assert_eq!(world.sign_up(2, 9, "447000000000", &hash, "", "", 1).unwrap_err().name, "FIRST_NAME_INVALID");
+        assert_eq!(world.sign_up(2, 9, "447000000000", &hash, "", "", 1).unwrap_err(), Fail::new(400, "FIRST_NAME_INVALID"));
         let id = world.sign_up(2, 9, "447000000000", &hash, "Bo", "", 1).unwrap();
         assert_eq!(world.user_of(9).unwrap(), id);
 
         world.config.allow_sign_up = false;
         let (hash, _) = world.send_code(2, "447000000001", 0).unwrap();
         let code = world.login_code("447000000001").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 10, "447000000001", &hash, Some(&code), 1).unwrap_err().name, "PHONE_NUMBER_UNOCCUPIED");
+        assert_eq!(world.sign_in(2, 10, "447000000001", &hash, Some(&code), 1).unwrap_err(), Fail::new(400, "PHONE_NUMBER_UNOCCUPIED"));
     }
 
     #[test]
@@ -685,7 +686,7 @@ mod tests {
         let (mut world, user) = world_with(None);
         let (bot, token) = world.create_bot("helper_bot", None, 5).unwrap();
         assert!(token.starts_with(&format!("{bot}:")));
-        assert_eq!(world.import_bot(2, 5, "1:wrong", 0).unwrap_err().name, "ACCESS_TOKEN_INVALID");
+        assert_eq!(world.import_bot(2, 5, "1:wrong", 0).unwrap_err(), Fail::new(400, "ACCESS_TOKEN_INVALID"));
         assert_eq!(world.import_bot(3, 5, &token, 0).unwrap_err(), Fail::new(303, "USER_MIGRATE_2"));
         assert_eq!(world.import_bot(2, 5, &token, 0).unwrap(), bot);
         assert!(world.create_bot("helper_robot_x", None, 5).is_err());
@@ -698,7 +699,7 @@ mod tests {
         assert_eq!(world.user_of(7).unwrap_err(), Fail::new(401, "USER_DEACTIVATED_BAN"));
         world.set_state(user, AccountState::Deleted);
         assert_eq!(world.user_of(7).unwrap_err(), Fail::new(401, "USER_DEACTIVATED"));
-        assert_eq!(world.send_code(2, "15550100", 0).unwrap_err().name, "USER_DEACTIVATED");
+        assert_eq!(world.send_code(2, "15550100", 0).unwrap_err(), Fail::new(401, "USER_DEACTIVATED"));
     }
 
     #[test]
