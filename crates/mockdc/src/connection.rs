@@ -259,7 +259,7 @@ impl Connection {
 
     fn handle_encrypted(&mut self, entry: Arc<KeyEntry>, message: crypto::DecryptedMessage, now_ms: u64, out: &mut Vec<u8>) {
         let now_secs = (now_ms / 1000) as i64;
-        let (session, created) = self.cluster.session(entry.key.id(), message.session_id, now_ms);
+        let (session, _created) = self.cluster.session(entry.key.id(), message.session_id, now_ms);
         let switched = !self.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session));
         if switched {
             // A session resumed on a new connection gets what it never acknowledged.
@@ -282,7 +282,6 @@ impl Connection {
             self.session = Some(session.clone());
             self.key = Some(entry.clone());
         }
-        let _ = created;
 
         if let Some(code) = check_msg_id(message.msg_id, now_secs) {
             self.push_bad_msg(message.msg_id, message.seq_no, code);

@@ -36,8 +36,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
     let layer = ctx.session.layer;
     let mut world = ctx.cluster.world();
     let world = &mut *world;
-    let dc_count = ctx.cluster.dcs().len() as i32;
-    let _ = dc_count;
+
     Some(match id {
         auth::SendCode::CONSTRUCTOR_ID => (|| {
             let request: auth::SendCode = decode(cursor)?;
