@@ -4,15 +4,19 @@
 // real DH on DC 2, client.start() with the login code read from the control API and the 2FA
 // password, getMe(), sendMessage() to a username, and getMessages() from that chat.
 //
-// usage: node gramjs_login_messaging.js READY_JSON_FILE PHONE PASSWORD PEER_USERNAME [DC_ID]
-//   PASSWORD "" means the account has no 2FA password. DC_ID (default 2) must be the account's
-//   home DC: the pinned socket dials one port, so a PHONE_MIGRATE cannot be followed.
+// With PEER_PHONE, a second GramJS client logs in as the peer first (code only) and must receive
+// the message as a pushed update (updates + updateNewMessage, layer 198) while connected.
+//
+// usage: node gramjs_login_messaging.js READY_JSON_FILE PHONE PASSWORD PEER_USERNAME [PEER_PHONE]
+//   PASSWORD "" means the account has no 2FA password. Both accounts must live on DC 2 (or
+//   TELEGATE_GRAMJS_DC): the pinned socket dials one port, so a PHONE_MIGRATE cannot be followed.
 // stdout: one JSON line; exit 0 only if every step passed.
 
 const common = require("./lib/common");
 const { TelegramClient, Api } = require("telegram");
 const { StringSession } = require("telegram/sessions");
 const { PromisedNetSockets } = require("telegram/extensions");
+const { Raw } = require("telegram/events");
 
 const CLIENT = "gramjs-login-messaging";
 const STEP_TIMEOUT_MS = 20000;
@@ -27,17 +31,59 @@ async function loginCode(controlUrl, phone) {
   return body.code;
 }
 
+function newClient(dcId, dc, socketLog) {
+  const session = new StringSession("");
+  // Port 80: see gramjs_handshake.js (StringSession.save() cannot store ports above 32767).
+  session.setDC(dcId, dc.host, 80);
+  return new TelegramClient(session, 1, "x", {
+    // About one DH in 256 fails on GramJS' side (it derives the key from g_ab's minimal
+    // bytes): retries turn that into a retry rather than a flaky test.
+    connectionRetries: 5,
+    retryDelay: 0,
+    requestRetries: 1,
+    autoReconnect: false,
+    timeout: 10,
+    networkSocket: common.pinnedSocketClass(PromisedNetSockets, dc.port, socketLog),
+    baseLogger: common.makeLogger(),
+  });
+}
+
+/** client.start() with the code from the control API; returns how often each callback ran. */
+async function login(client, ready, phone, password, authErrors) {
+  const counts = { code: 0, password: 0 };
+  await client.start({
+    phoneNumber: phone,
+    phoneCode: async () => {
+      counts.code += 1;
+      return loginCode(ready.control_url, phone);
+    },
+    password: async () => {
+      counts.password += 1;
+      return password;
+    },
+    onError: async (err) => {
+      authErrors.push(err && err.errorMessage ? `${err.code} ${err.errorMessage}` : String(err));
+      return true; // stop at the first error: the mock must accept every step
+    },
+  });
+  if (!(await client.isUserAuthorized())) {
+    throw new Error("client.start() returned but the client is not authorized");
+  }
+  return counts;
+}
+
 async function main() {
   let step = "args";
   let client;
+  let peerClient;
   const socketLog = [];
   const authErrors = [];
   try {
-    const [readyPath, phone, password, peerUsername, dcArg] = process.argv.slice(2);
+    const [readyPath, phone, password, peerUsername, peerPhone] = process.argv.slice(2);
     if (!readyPath || !phone || password === undefined || !peerUsername) {
-      throw new Error("usage: gramjs_login_messaging.js READY_JSON_FILE PHONE PASSWORD PEER_USERNAME [DC_ID]");
+      throw new Error("usage: gramjs_login_messaging.js READY_JSON_FILE PHONE PASSWORD PEER_USERNAME [PEER_PHONE]");
     }
-    const dcId = dcArg ? Number(dcArg) : 2;
+    const dcId = Number(process.env.TELEGATE_GRAMJS_DC || 2);
 
     step = "read ready line";
     const ready = common.readReady(readyPath);
@@ -46,47 +92,24 @@ async function main() {
     step = "inject RSA key";
     common.injectRsaKey(ready);
 
-    step = "create client";
-    const session = new StringSession("");
-    // Port 80: see gramjs_handshake.js (StringSession.save() cannot store ports above 32767).
-    session.setDC(dcId, dc.host, 80);
-    client = new TelegramClient(session, 1, "x", {
-      // About one DH in 256 fails on GramJS' side (it derives the key from g_ab's minimal
-      // bytes): retries turn that into a retry rather than a flaky test.
-      connectionRetries: 5,
-      retryDelay: 0,
-      requestRetries: 1,
-      autoReconnect: false,
-      timeout: 10,
-      networkSocket: common.pinnedSocketClass(PromisedNetSockets, dc.port, socketLog),
-      baseLogger: common.makeLogger(),
-    });
+    // The peer's client, logged in and listening before the message is sent.
+    let peerReceived = null;
+    if (peerPhone) {
+      step = "peer client.start (DH, auth.sendCode, auth.signIn)";
+      peerClient = newClient(dcId, dc, socketLog);
+      await common.withTimeout(login(peerClient, ready, peerPhone, "", authErrors), STEP_TIMEOUT_MS, step);
+      peerReceived = new Promise((resolve) => {
+        peerClient.addEventHandler((update) => {
+          if (update instanceof Api.UpdateNewMessage || update instanceof Api.UpdateShortMessage) {
+            resolve(update);
+          }
+        }, new Raw({}));
+      });
+    }
 
     step = "client.start (DH, auth.sendCode, auth.signIn, account.getPassword, auth.checkPassword)";
-    let codeRequests = 0;
-    let passwordRequests = 0;
-    await common.withTimeout(
-      client.start({
-        phoneNumber: phone,
-        phoneCode: async () => {
-          codeRequests += 1;
-          return loginCode(ready.control_url, phone);
-        },
-        password: async () => {
-          passwordRequests += 1;
-          return password;
-        },
-        onError: async (err) => {
-          authErrors.push(err && err.errorMessage ? `${err.code} ${err.errorMessage}` : String(err));
-          return true; // stop at the first error: the mock must accept every step
-        },
-      }),
-      STEP_TIMEOUT_MS,
-      step,
-    );
-    if (!(await client.isUserAuthorized())) {
-      throw new Error("client.start() returned but the client is not authorized");
-    }
+    client = newClient(dcId, dc, socketLog);
+    const counts = await common.withTimeout(login(client, ready, phone, password, authErrors), STEP_TIMEOUT_MS, step);
 
     step = "getMe (users.getUsers([inputUserSelf]))";
     const me = await common.withTimeout(client.getMe(), STEP_TIMEOUT_MS, step);
@@ -116,8 +139,27 @@ async function main() {
       );
     }
 
+    let pushed = null;
+    if (peerReceived) {
+      step = "peer receives the message as a pushed update";
+      const update = await common.withTimeout(peerReceived, STEP_TIMEOUT_MS, step);
+      const message = update instanceof Api.UpdateNewMessage ? update.message : update;
+      pushed = {
+        update: update.className,
+        text: message.message,
+        out: !!message.out,
+        from_user_id: message.fromId && message.fromId.userId ? message.fromId.userId.toString() : null,
+        pts: update.pts,
+      };
+      if (pushed.text !== text || pushed.out) {
+        throw new Error(`the peer got ${JSON.stringify(pushed)}`);
+      }
+    }
+
     step = "disconnect";
-    await common.withTimeout(client.destroy(), 5000, step).catch((e) => console.error(`disconnect: ${e}`));
+    for (const c of [client, peerClient].filter(Boolean)) {
+      await common.withTimeout(c.destroy(), 5000, step).catch((e) => console.error(`disconnect: ${e}`));
+    }
 
     common.emitResult({
       client: CLIENT,
@@ -125,8 +167,9 @@ async function main() {
       layer: require("telegram/tl/AllTLObjects").LAYER,
       ok: true,
       dc: dcId,
-      code_requests: codeRequests,
-      password_requests: passwordRequests,
+      code_requests: counts.code,
+      password_requests: counts.password,
+      peer_pushed: pushed,
       me: {
         id: me.id.toString(),
         phone: me.phone || null,
