@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use telegate_mockdc::server::{MockDc, MockDcConfig};
 
 #[derive(Parser)]
-#[command(name = "telegate", version, about = "A self-hosted Telegram account gateway")]
+#[command(
+    name = "telegate",
+    version,
+    about = "A self-hosted Telegram account gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,8 @@ async fn main() -> anyhow::Result<()> {
     // Logs go to stderr: stdout carries the machine-readable ready line.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TELEGATE_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TELEGATE_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

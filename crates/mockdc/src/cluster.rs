@@ -54,6 +54,9 @@ struct Subscriber {
     sender: tokio::sync::mpsc::UnboundedSender<Push>,
 }
 
+/// MTProto sessions by (auth key id, session id).
+type SessionTable = HashMap<(i64, i64), Arc<Mutex<Session>>>;
+
 /// Everything the DCs share.
 pub struct Cluster {
     dcs: Vec<DcAddress>,
@@ -64,7 +67,7 @@ pub struct Cluster {
     keys: RwLock<HashMap<i64, Arc<KeyEntry>>>,
     /// Set whenever a key is added, so the driver knows to write the state directory.
     keys_dirty: Mutex<bool>,
-    sessions: Mutex<HashMap<(i64, i64), Arc<Mutex<Session>>>>,
+    sessions: Mutex<SessionTable>,
     /// The simulated Telegram: users, logins, messages. One lock: the mock favours obviously
     /// correct ordering over parallelism.
     world: Mutex<World>,
@@ -78,7 +81,9 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("dcs", &self.dcs).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("dcs", &self.dcs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +136,12 @@ impl Cluster {
     }
 
     /// Registers a key on a DC (from a finished handshake, the control API or the state dir).
-    pub fn add_key(&self, dc_id: i32, key: AuthKey, first_salt: Option<(i64, i64)>) -> Arc<KeyEntry> {
+    pub fn add_key(
+        &self,
+        dc_id: i32,
+        key: AuthKey,
+        first_salt: Option<(i64, i64)>,
+    ) -> Arc<KeyEntry> {
         let entry = Arc::new(KeyEntry {
             dc_id,
             key,
@@ -206,7 +216,12 @@ impl Cluster {
     }
 
     /// The session `(key, session_id)`, created if new; the flag says whether it was created.
-    pub fn session(&self, key_id: i64, session_id: i64, now_ms: u64) -> (Arc<Mutex<Session>>, bool) {
+    pub fn session(
+        &self,
+        key_id: i64,
+        session_id: i64,
+        now_ms: u64,
+    ) -> (Arc<Mutex<Session>>, bool) {
         let mut sessions = self.sessions.lock().expect("sessions lock");
         if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&(key_id, session_id)) {
             forget_idle_sessions(&mut sessions, now_ms);
@@ -233,7 +248,13 @@ impl Cluster {
     }
 
     /// A connection now serves `(key_id, session_id)` and takes its updates.
-    pub fn subscribe(&self, key_id: i64, session_id: i64, connection_id: u64, sender: tokio::sync::mpsc::UnboundedSender<Push>) {
+    pub fn subscribe(
+        &self,
+        key_id: i64,
+        session_id: i64,
+        connection_id: u64,
+        sender: tokio::sync::mpsc::UnboundedSender<Push>,
+    ) {
         let mut subscribers = self.subscribers.lock().expect("subscribers lock");
         let list = subscribers.entry(key_id).or_default();
         list.retain(|s| s.connection_id != connection_id && !s.sender.is_closed());
@@ -277,7 +298,7 @@ impl Cluster {
 /// Drops sessions idle for long; if that is not enough, the least recently used half, so the
 /// sweep's O(n) cost is paid at most once per n/2 new sessions. A connection still holding a
 /// dropped session keeps working; only resuming it from another connection is lost.
-fn forget_idle_sessions(sessions: &mut HashMap<(i64, i64), Arc<Mutex<Session>>>, now_ms: u64) {
+fn forget_idle_sessions(sessions: &mut SessionTable, now_ms: u64) {
     let last_active = |s: &Arc<Mutex<Session>>| s.lock().map(|s| s.last_active_ms).unwrap_or(0);
     sessions.retain(|_, s| now_ms.saturating_sub(last_active(s)) < SESSION_IDLE_MS);
     if sessions.len() >= MAX_SESSIONS {

@@ -185,7 +185,12 @@ impl Connection {
         result
     }
 
-    fn receive_inner(&mut self, bytes: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<(), Closed> {
+    fn receive_inner(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Closed> {
         // The codec buffers at most one frame plus one chunk; feeding in chunks and draining
         // frames in between keeps a large WebSocket message from overflowing it.
         for chunk in bytes.chunks(crate::transport::MAX_FEED_CHUNK) {
@@ -197,9 +202,15 @@ impl Connection {
         Ok(())
     }
 
-    fn handle_frame(&mut self, frame: InboundFrame, now_ms: u64, out: &mut Vec<u8>) -> Result<(), Closed> {
+    fn handle_frame(
+        &mut self,
+        frame: InboundFrame,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Closed> {
         let payload = frame.payload;
-        let key_id = crypto::packet_auth_key_id(&payload).ok_or(Closed::BadPlaintext("packet shorter than 8 bytes"))?;
+        let key_id = crypto::packet_auth_key_id(&payload)
+            .ok_or(Closed::BadPlaintext("packet shorter than 8 bytes"))?;
         if key_id == 0 {
             return self.handle_plaintext(&payload, now_ms, out);
         }
@@ -209,7 +220,8 @@ impl Connection {
         };
         // Padded intermediate appends 0..15 bytes the encrypted layer does not cover.
         let usable = 24 + (payload.len().saturating_sub(24) / 16) * 16;
-        let message = crypto::decrypt_client_packet(&entry.key, &payload[..usable.min(payload.len())])?;
+        let message =
+            crypto::decrypt_client_packet(&entry.key, &payload[..usable.min(payload.len())])?;
         if frame.quick_ack {
             self.codec.encode_quick_ack(message.quick_ack_token, out);
         }
@@ -217,7 +229,12 @@ impl Connection {
         Ok(())
     }
 
-    fn handle_plaintext(&mut self, payload: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Result<(), Closed> {
+    fn handle_plaintext(
+        &mut self,
+        payload: &[u8],
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Closed> {
         if payload.len() < 20 {
             return Err(Closed::BadPlaintext("shorter than its 20-byte header"));
         }
@@ -241,8 +258,11 @@ impl Connection {
                 self.handshake = None;
                 let key = AuthKey::from_bytes(auth_key);
                 tracing::debug!(dc = self.dc_id, key_id = key.id(), "auth key created by DH");
-                self.cluster
-                    .add_key(self.dc_id, key, Some((first_salt, now_secs + FIRST_SALT_LIFETIME_SECS)));
+                self.cluster.add_key(
+                    self.dc_id,
+                    key,
+                    Some((first_salt, now_secs + FIRST_SALT_LIFETIME_SECS)),
+                );
                 reply
             }
         };
@@ -257,10 +277,21 @@ impl Connection {
         Ok(())
     }
 
-    fn handle_encrypted(&mut self, entry: Arc<KeyEntry>, message: crypto::DecryptedMessage, now_ms: u64, out: &mut Vec<u8>) {
+    fn handle_encrypted(
+        &mut self,
+        entry: Arc<KeyEntry>,
+        message: crypto::DecryptedMessage,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) {
         let now_secs = (now_ms / 1000) as i64;
-        let (session, _created) = self.cluster.session(entry.key.id(), message.session_id, now_ms);
-        let switched = !self.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session));
+        let (session, _created) = self
+            .cluster
+            .session(entry.key.id(), message.session_id, now_ms);
+        let switched = !self
+            .session
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &session));
         if switched {
             // A session resumed on a new connection gets what it never acknowledged.
             let resend = session.lock().expect("session lock").drain_unacked();
@@ -277,8 +308,12 @@ impl Connection {
             if let Some(previous) = &self.key {
                 self.cluster.unsubscribe(previous.key.id(), self.id);
             }
-            self.cluster
-                .subscribe(entry.key.id(), message.session_id, self.id, self.updates_tx.clone());
+            self.cluster.subscribe(
+                entry.key.id(),
+                message.session_id,
+                self.id,
+                self.updates_tx.clone(),
+            );
             self.session = Some(session.clone());
             self.key = Some(entry.clone());
         }
@@ -322,7 +357,14 @@ impl Connection {
     }
 
     /// Handles one message (top level or inside a container).
-    fn process_message(&mut self, msg_id: i64, seq_no: i32, body: &[u8], top_level: bool, now_ms: u64) {
+    fn process_message(
+        &mut self,
+        msg_id: i64,
+        seq_no: i32,
+        body: &[u8],
+        top_level: bool,
+        now_ms: u64,
+    ) {
         let now_secs = (now_ms / 1000) as i64;
         if !top_level {
             if let Some(code) = check_msg_id(msg_id, now_secs) {
@@ -381,8 +423,10 @@ impl Connection {
                 }
                 match service::parse_container(body) {
                     Ok(messages) => {
-                        let messages: Vec<(i64, i32, Vec<u8>)> =
-                            messages.into_iter().map(|m| (m.msg_id, m.seq_no, m.body.to_vec())).collect();
+                        let messages: Vec<(i64, i32, Vec<u8>)> = messages
+                            .into_iter()
+                            .map(|m| (m.msg_id, m.seq_no, m.body.to_vec()))
+                            .collect();
                         for (inner_id, inner_seq, inner_body) in messages {
                             self.process_message(inner_id, inner_seq, &inner_body, false, now_ms);
                         }
@@ -395,27 +439,34 @@ impl Connection {
             }
             Some(tl::types::MsgsAck::CONSTRUCTOR_ID) => {
                 if let Ok(tl::enums::MsgsAck::Ack(ack)) = tl::enums::MsgsAck::from_bytes(body) {
-                    session.lock().expect("session lock").acknowledge(&ack.msg_ids);
+                    session
+                        .lock()
+                        .expect("session lock")
+                        .acknowledge(&ack.msg_ids);
                 }
             }
             Some(tl::functions::Ping::CONSTRUCTOR_ID) => {
-                if let Ok(ping) = tl::functions::Ping::deserialize(&mut tl::Cursor::from_slice(&body[4..])) {
+                if let Ok(ping) =
+                    tl::functions::Ping::deserialize(&mut tl::Cursor::from_slice(&body[4..]))
+                {
                     self.push_pong(msg_id, ping.ping_id);
                 }
             }
             Some(tl::functions::PingDelayDisconnect::CONSTRUCTOR_ID) => {
-                if let Ok(ping) =
-                    tl::functions::PingDelayDisconnect::deserialize(&mut tl::Cursor::from_slice(&body[4..]))
-                {
+                if let Ok(ping) = tl::functions::PingDelayDisconnect::deserialize(
+                    &mut tl::Cursor::from_slice(&body[4..]),
+                ) {
                     self.disconnect_at = Some(now_ms + ping.disconnect_delay.max(0) as u64 * 1000);
                     self.push_pong(msg_id, ping.ping_id);
                 }
             }
             Some(tl::functions::GetFutureSalts::CONSTRUCTOR_ID) => {
-                let num = tl::functions::GetFutureSalts::deserialize(&mut tl::Cursor::from_slice(&body[4..]))
-                    .map(|f| f.num)
-                    .unwrap_or(1)
-                    .clamp(1, 64);
+                let num = tl::functions::GetFutureSalts::deserialize(&mut tl::Cursor::from_slice(
+                    &body[4..],
+                ))
+                .map(|f| f.num)
+                .unwrap_or(1)
+                .clamp(1, 64);
                 let key_id = self.key.as_ref().expect("key set").key.id();
                 let period = crate::cluster::SALT_PERIOD_SECS;
                 let start = now_secs.div_euclid(period) * period;
@@ -442,38 +493,57 @@ impl Connection {
                 );
             }
             Some(tl::functions::DestroySession::CONSTRUCTOR_ID) => {
-                if let Ok(destroy) = tl::functions::DestroySession::deserialize(&mut tl::Cursor::from_slice(&body[4..])) {
+                if let Ok(destroy) = tl::functions::DestroySession::deserialize(
+                    &mut tl::Cursor::from_slice(&body[4..]),
+                ) {
                     let key_id = self.key.as_ref().expect("key set").key.id();
                     let current = session.lock().expect("session lock").id;
                     // The current session cannot destroy itself.
-                    let existed = destroy.session_id != current && self.cluster.destroy_session(key_id, destroy.session_id);
+                    let existed = destroy.session_id != current
+                        && self.cluster.destroy_session(key_id, destroy.session_id);
                     let answer = if existed {
-                        tl::enums::DestroySessionRes::DestroySessionOk(tl::types::DestroySessionOk {
-                            session_id: destroy.session_id,
-                        })
+                        tl::enums::DestroySessionRes::DestroySessionOk(
+                            tl::types::DestroySessionOk {
+                                session_id: destroy.session_id,
+                            },
+                        )
                     } else {
-                        tl::enums::DestroySessionRes::DestroySessionNone(tl::types::DestroySessionNone {
-                            session_id: destroy.session_id,
-                        })
+                        tl::enums::DestroySessionRes::DestroySessionNone(
+                            tl::types::DestroySessionNone {
+                                session_id: destroy.session_id,
+                            },
+                        )
                     };
                     self.push(answer.to_bytes(), true, true);
                 }
             }
             Some(tl::types::MsgsStateReq::CONSTRUCTOR_ID) => {
-                if let Ok(req) = tl::types::MsgsStateReq::deserialize(&mut tl::Cursor::from_slice(&body[4..])) {
+                if let Ok(req) =
+                    tl::types::MsgsStateReq::deserialize(&mut tl::Cursor::from_slice(&body[4..]))
+                {
                     let info = self.states_of(&session, &req.msg_ids, now_secs);
                     self.push(
-                        tl::enums::MsgsStateInfo::Info(tl::types::MsgsStateInfo { req_msg_id: msg_id, info }).to_bytes(),
+                        tl::enums::MsgsStateInfo::Info(tl::types::MsgsStateInfo {
+                            req_msg_id: msg_id,
+                            info,
+                        })
+                        .to_bytes(),
                         true,
                         true,
                     );
                 }
             }
             Some(tl::types::MsgResendReq::CONSTRUCTOR_ID) => {
-                if let Ok(req) = tl::types::MsgResendReq::deserialize(&mut tl::Cursor::from_slice(&body[4..])) {
+                if let Ok(req) =
+                    tl::types::MsgResendReq::deserialize(&mut tl::Cursor::from_slice(&body[4..]))
+                {
                     let mut unknown = Vec::new();
                     for id in req.msg_ids.iter().copied() {
-                        let stored = session.lock().expect("session lock").unacked_by_id(id).cloned();
+                        let stored = session
+                            .lock()
+                            .expect("session lock")
+                            .unacked_by_id(id)
+                            .cloned();
                         match stored {
                             Some(message) => self.outgoing.push(Outgoing {
                                 body: message.body,
@@ -488,7 +558,11 @@ impl Connection {
                         // What the server cannot re-send it describes, so the client stops asking.
                         let info = vec![1u8; unknown.len()];
                         self.push(
-                            tl::enums::MsgsStateInfo::Info(tl::types::MsgsStateInfo { req_msg_id: msg_id, info }).to_bytes(),
+                            tl::enums::MsgsStateInfo::Info(tl::types::MsgsStateInfo {
+                                req_msg_id: msg_id,
+                                info,
+                            })
+                            .to_bytes(),
                             true,
                             true,
                         );
@@ -500,7 +574,13 @@ impl Connection {
         }
     }
 
-    fn handle_rpc(&mut self, session: &Arc<Mutex<Session>>, msg_id: i64, body: &[u8], now_secs: i64) {
+    fn handle_rpc(
+        &mut self,
+        session: &Arc<Mutex<Session>>,
+        msg_id: i64,
+        body: &[u8],
+        now_secs: i64,
+    ) {
         let key_id = self.key.as_ref().expect("key set").key.id();
         let mut pushes = Vec::new();
         let (answer, session_id) = {
@@ -524,7 +604,9 @@ impl Connection {
         let result = match answer {
             RpcAnswer::Result(bytes) => service::rpc_result(msg_id, &service::maybe_gzip(bytes)),
             // rpc_error is never gzipped.
-            RpcAnswer::Error { code, message } => service::rpc_result(msg_id, &service::rpc_error(code, &message)),
+            RpcAnswer::Error { code, message } => {
+                service::rpc_result(msg_id, &service::rpc_error(code, &message))
+            }
         };
         self.outgoing.push(Outgoing {
             body: result,
@@ -622,12 +704,28 @@ impl Connection {
         let mut packet = Vec::new();
         if numbered.len() == 1 {
             let (msg_id, seq_no, body) = numbered.pop().expect("one message");
-            crypto::encrypt_server_packet(key, salt, session_id, msg_id, seq_no, &body, &mut packet);
+            crypto::encrypt_server_packet(
+                key,
+                salt,
+                session_id,
+                msg_id,
+                seq_no,
+                &body,
+                &mut packet,
+            );
         } else {
             let container = service::container(&numbered);
             let msg_id = s.next_msg_id(now_ms, false);
             let seq_no = s.next_seq_no(false);
-            crypto::encrypt_server_packet(key, salt, session_id, msg_id, seq_no, &container, &mut packet);
+            crypto::encrypt_server_packet(
+                key,
+                salt,
+                session_id,
+                msg_id,
+                seq_no,
+                &container,
+                &mut packet,
+            );
         }
         drop(s);
         self.codec.encode(&packet, out);

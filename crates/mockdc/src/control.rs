@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::cluster::Cluster;
-use crate::world::{AccountState, NewUser};
 use crate::server::ReadyInfo;
+use crate::world::{AccountState, NewUser};
 
 #[derive(Clone)]
 struct AppState {
@@ -60,7 +60,10 @@ pub fn router(cluster: Arc<Cluster>, info: ReadyInfo) -> Router {
         .route("/v1/messages", post(post_message))
         .route("/v1/users/{user_id}/messages", get(get_messages))
         .route("/v1/qr-login/accept", post(accept_qr_login))
-        .route("/v1/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route(
+            "/v1/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .with_state(AppState {
             cluster,
             info: Arc::new(info),
@@ -92,7 +95,9 @@ async fn create_auth_key(
         )));
     }
     let key = state.cluster.register_random_key(request.dc_id);
-    Ok(Json(json!({ "dc_id": request.dc_id, "auth_key": hex::encode(key.bytes()) })))
+    Ok(Json(
+        json!({ "dc_id": request.dc_id, "auth_key": hex::encode(key.bytes()) }),
+    ))
 }
 
 fn user_not_found(user_id: i64) -> ControlError {
@@ -107,7 +112,9 @@ async fn create_user(
     let Json(request) = body?;
     let dcs = state.cluster.dcs().len() as i32;
     let mut world = state.cluster.world();
-    let user = world.create_user(request, dcs).map_err(ControlError::BadRequest)?;
+    let user = world
+        .create_user(request, dcs)
+        .map_err(ControlError::BadRequest)?;
     Ok(Json(json!({ "user_id": user.id, "dc_id": user.dc_id })))
 }
 
@@ -134,7 +141,10 @@ async fn create_bot(
 }
 
 /// `GET /v1/users/{user_id}`: the account as the mock sees it (no secrets).
-async fn get_user(State(state): State<AppState>, Path(user_id): Path<i64>) -> Result<Json<serde_json::Value>, ControlError> {
+async fn get_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ControlError> {
     let world = state.cluster.world();
     let user = world.user(user_id).ok_or_else(|| user_not_found(user_id))?;
     Ok(Json(json!({
@@ -153,16 +163,26 @@ async fn get_user(State(state): State<AppState>, Path(user_id): Path<i64>) -> Re
 }
 
 /// `DELETE /v1/users/{user_id}`: the account is deleted (USER_DEACTIVATED from then on).
-async fn delete_user(State(state): State<AppState>, Path(user_id): Path<i64>) -> Result<Json<serde_json::Value>, ControlError> {
+async fn delete_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ControlError> {
     set_state(&state, user_id, AccountState::Deleted)
 }
 
 /// `POST /v1/users/{user_id}/ban`: USER_DEACTIVATED_BAN from then on.
-async fn ban_user(State(state): State<AppState>, Path(user_id): Path<i64>) -> Result<Json<serde_json::Value>, ControlError> {
+async fn ban_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ControlError> {
     set_state(&state, user_id, AccountState::Banned)
 }
 
-fn set_state(state: &AppState, user_id: i64, new_state: AccountState) -> Result<Json<serde_json::Value>, ControlError> {
+fn set_state(
+    state: &AppState,
+    user_id: i64,
+    new_state: AccountState,
+) -> Result<Json<serde_json::Value>, ControlError> {
     if !state.cluster.world().set_state(user_id, new_state) {
         return Err(user_not_found(user_id));
     }
@@ -170,7 +190,10 @@ fn set_state(state: &AppState, user_id: i64, new_state: AccountState) -> Result<
 }
 
 /// `POST /v1/users/{user_id}/revoke`: every key of the user gets SESSION_REVOKED.
-async fn revoke_user(State(state): State<AppState>, Path(user_id): Path<i64>) -> Result<Json<serde_json::Value>, ControlError> {
+async fn revoke_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ControlError> {
     let mut world = state.cluster.world();
     if world.user(user_id).is_none() {
         return Err(user_not_found(user_id));
@@ -180,11 +203,14 @@ async fn revoke_user(State(state): State<AppState>, Path(user_id): Path<i64>) ->
 }
 
 /// `GET /v1/login-codes/{phone}` → `{"code"}`: the phone URL-encoded, with or without `+`.
-async fn get_login_code(State(state): State<AppState>, Path(phone): Path<String>) -> Result<Json<serde_json::Value>, ControlError> {
+async fn get_login_code(
+    State(state): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, ControlError> {
     let world = state.cluster.world();
-    let code = world
-        .login_code(&phone)
-        .ok_or_else(|| ControlError::NotFound(format!("no pending login code for phone {phone:?}")))?;
+    let code = world.login_code(&phone).ok_or_else(|| {
+        ControlError::NotFound(format!("no pending login code for phone {phone:?}"))
+    })?;
     Ok(Json(json!({ "code": code })))
 }
 
@@ -211,8 +237,12 @@ fn resolve_peer(world: &crate::world::World, peer: &PeerName) -> Result<i64, Con
     };
     id.filter(|id| world.user(*id).is_some()).ok_or_else(|| {
         ControlError::BadRequest(match peer {
-            PeerName::Id(id) => format!("peer {id} is not a user of this mock (groups and channels come later)"),
-            PeerName::Name(name) => format!("peer {name:?} is neither a user id nor a known @username"),
+            PeerName::Id(id) => {
+                format!("peer {id} is not a user of this mock (groups and channels come later)")
+            }
+            PeerName::Name(name) => {
+                format!("peer {name:?} is neither a user id nor a known @username")
+            }
         })
     })
 }
@@ -240,9 +270,18 @@ async fn post_message(
         }
         let to = resolve_peer(&world, &request.peer)?;
         let sent = world
-            .send_message(request.from_user_id, to, &request.text, Vec::new(), rand::random(), None, now)
+            .send_message(
+                request.from_user_id,
+                to,
+                &request.text,
+                Vec::new(),
+                rand::random(),
+                None,
+                now,
+            )
             .map_err(|fail| ControlError::BadRequest(format!("Telegram would answer {fail}")))?;
-        let pushes = crate::rpc::pushes_for_sent(&state.cluster, &world, request.from_user_id, &sent);
+        let pushes =
+            crate::rpc::pushes_for_sent(&state.cluster, &world, request.from_user_id, &sent);
         (sent, pushes)
     };
     for pending in pushes {
@@ -291,7 +330,9 @@ async fn get_messages(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Json(json!({ "messages": messages, "pts": world.pts_of(user_id) })))
+    Ok(Json(
+        json!({ "messages": messages, "pts": world.pts_of(user_id) }),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -342,9 +383,17 @@ async fn add_fault(
         ))
     })?;
     crate::faults::validate(&spec).map_err(ControlError::BadRequest)?;
-    if let crate::faults::FaultSpec::UpdatesTooLong { updates_too_long_for_user } = spec {
+    if let crate::faults::FaultSpec::UpdatesTooLong {
+        updates_too_long_for_user,
+    } = spec
+    {
         let keys = state.cluster.world().keys_of(updates_too_long_for_user);
-        if state.cluster.world().user(updates_too_long_for_user).is_none() {
+        if state
+            .cluster
+            .world()
+            .user(updates_too_long_for_user)
+            .is_none()
+        {
             return Err(user_not_found(updates_too_long_for_user));
         }
         let push: crate::cluster::Push = std::sync::Arc::new(|_layer| {

@@ -38,7 +38,9 @@ impl AuthKey {
 
 impl fmt::Debug for AuthKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("AuthKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,9 +112,12 @@ pub fn packet_auth_key_id(packet: &[u8]) -> Option<i64> {
 }
 
 /// Decrypts and authenticates a client packet (auth_key_id already matched by the caller).
-pub fn decrypt_client_packet(key: &AuthKey, packet: &[u8]) -> Result<DecryptedMessage, CryptoError> {
+pub fn decrypt_client_packet(
+    key: &AuthKey,
+    packet: &[u8],
+) -> Result<DecryptedMessage, CryptoError> {
     // 8 auth_key_id + 16 msg_key + at least 32 header bytes + 12 padding, rounded to 16.
-    if packet.len() < 24 + 48 || (packet.len() - 24) % 16 != 0 {
+    if packet.len() < 24 + 48 || !(packet.len() - 24).is_multiple_of(16) {
         return Err(CryptoError::BadLength(packet.len()));
     }
     let msg_key: [u8; 16] = packet[8..24].try_into().expect("16 bytes");
@@ -128,7 +133,7 @@ pub fn decrypt_client_packet(key: &AuthKey, packet: &[u8]) -> Result<DecryptedMe
     let declared = u32::from_le_bytes(data[28..32].try_into().expect("4 bytes")) as usize;
     let available = data.len() - 32;
     let padding = available.wrapping_sub(declared);
-    if declared > available || declared % 4 != 0 || !(12..=1024).contains(&padding) {
+    if declared > available || !declared.is_multiple_of(4) || !(12..=1024).contains(&padding) {
         return Err(CryptoError::BadInnerLength {
             declared,
             available,
@@ -200,8 +205,17 @@ mod tests {
         let client_key = grammers_crypto::AuthKey::from_bytes(*key.bytes());
 
         let mut out = Vec::new();
-        encrypt_server_packet(&key, 11, 22, 33 << 32 | 1, 5, &[1, 2, 3, 4, 5, 6, 7, 8], &mut out);
-        let plain = grammers_crypto::decrypt_data_v2(&mut out, &client_key).expect("client decrypts");
+        encrypt_server_packet(
+            &key,
+            11,
+            22,
+            33 << 32 | 1,
+            5,
+            &[1, 2, 3, 4, 5, 6, 7, 8],
+            &mut out,
+        );
+        let plain =
+            grammers_crypto::decrypt_data_v2(&mut out, &client_key).expect("client decrypts");
         assert_eq!(&plain[..8], &11i64.to_le_bytes());
         assert_eq!(&plain[32..40], &[1, 2, 3, 4, 5, 6, 7, 8]);
 
@@ -231,11 +245,20 @@ mod tests {
         let mut out = Vec::new();
         encrypt_server_packet(&key, 1, 2, 3, 4, &[0; 16], &mut out);
         // A server packet fed back as a client packet uses the other direction's keys.
-        assert_eq!(decrypt_client_packet(&key, &out).unwrap_err(), CryptoError::BadMsgKey);
-        assert!(matches!(decrypt_client_packet(&key, &out[..40]), Err(CryptoError::BadLength(40))));
+        assert_eq!(
+            decrypt_client_packet(&key, &out).unwrap_err(),
+            CryptoError::BadMsgKey
+        );
+        assert!(matches!(
+            decrypt_client_packet(&key, &out[..40]),
+            Err(CryptoError::BadLength(40))
+        ));
         let mut flipped = out.clone();
         flipped[30] ^= 1;
-        assert_eq!(decrypt_client_packet(&key, &flipped).unwrap_err(), CryptoError::BadMsgKey);
+        assert_eq!(
+            decrypt_client_packet(&key, &flipped).unwrap_err(),
+            CryptoError::BadMsgKey
+        );
     }
 
     #[test]

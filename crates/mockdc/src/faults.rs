@@ -49,15 +49,24 @@ pub struct FloodLimit {
 
 /// The error code Telegram uses for an error name.
 pub fn code_for(error: &str) -> i32 {
-    if error.starts_with("FLOOD_WAIT_") || error.starts_with("SLOWMODE_WAIT_") || error.starts_with("FLOOD_PREMIUM_WAIT_") {
+    if error.starts_with("FLOOD_WAIT_")
+        || error.starts_with("SLOWMODE_WAIT_")
+        || error.starts_with("FLOOD_PREMIUM_WAIT_")
+    {
         420
     } else if error.contains("_MIGRATE_") {
         303
-    } else if error.starts_with("AUTH_KEY_") || error.starts_with("SESSION_") || error.starts_with("USER_DEACTIVATED") {
+    } else if error.starts_with("AUTH_KEY_")
+        || error.starts_with("SESSION_")
+        || error.starts_with("USER_DEACTIVATED")
+    {
         401
     } else if error.ends_with("_FORBIDDEN") || error == "MESSAGE_AUTHOR_REQUIRED" {
         403
-    } else if error.contains("INTERNAL") || error == "RPC_CALL_FAIL" || error.ends_with("_ERROR") && error.starts_with("INTERDC") {
+    } else if error.contains("INTERNAL")
+        || error == "RPC_CALL_FAIL"
+        || error.ends_with("_ERROR") && error.starts_with("INTERDC")
+    {
         500
     } else {
         400
@@ -66,29 +75,50 @@ pub fn code_for(error: &str) -> i32 {
 
 /// Why a fault spec was refused.
 pub fn validate(spec: &FaultSpec) -> Result<(), String> {
-    let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    };
     match spec {
-        FaultSpec::MethodError { method, error, count, .. } => {
+        FaultSpec::MethodError {
+            method,
+            error,
+            count,
+            ..
+        } => {
             if !method.contains('.') {
-                return Err(format!("method {method:?} must be a TL method name such as \"messages.sendMessage\""));
+                return Err(format!(
+                    "method {method:?} must be a TL method name such as \"messages.sendMessage\""
+                ));
             }
             if !name_ok(error) {
-                return Err(format!("error {error:?} must be an RPC error name such as \"FLOOD_WAIT_7\""));
+                return Err(format!(
+                    "error {error:?} must be an RPC error name such as \"FLOOD_WAIT_7\""
+                ));
             }
             if *count == 0 {
                 return Err("count must be at least 1".into());
             }
         }
-        FaultSpec::FloodLimit { flood_limit } => {
-            if flood_limit.per_seconds == 0 || flood_limit.max_calls == 0 {
-                return Err("flood_limit.per_seconds and flood_limit.max_calls must be at least 1".into());
-            }
+        FaultSpec::FloodLimit { flood_limit }
+            if (flood_limit.per_seconds == 0 || flood_limit.max_calls == 0) =>
+        {
+            return Err(
+                "flood_limit.per_seconds and flood_limit.max_calls must be at least 1".into(),
+            );
         }
         FaultSpec::DropNow { drop_connections } if drop_connections != "now" => {
-            return Err(format!("drop_connections must be \"now\", got {drop_connections:?}"));
+            return Err(format!(
+                "drop_connections must be \"now\", got {drop_connections:?}"
+            ));
         }
-        FaultSpec::DropEvery { drop_connections_every_secs: 0 } => return Err("drop_connections_every_secs must be at least 1".into()),
-        FaultSpec::Bandwidth { bandwidth_bytes_per_sec: 0 } => return Err("bandwidth_bytes_per_sec must be at least 1".into()),
+        FaultSpec::DropEvery {
+            drop_connections_every_secs: 0,
+        } => return Err("drop_connections_every_secs must be at least 1".into()),
+        FaultSpec::Bandwidth {
+            bandwidth_bytes_per_sec: 0,
+        } => return Err("bandwidth_bytes_per_sec must be at least 1".into()),
         _ => {}
     }
     Ok(())
@@ -120,9 +150,17 @@ impl Faults {
         self.specs
             .iter()
             .enumerate()
-            .filter(|(i, s)| !matches!(s, FaultSpec::MethodError { .. }) || self.remaining.get(i).is_some_and(|r| *r > 0))
+            .filter(|(i, s)| {
+                !matches!(s, FaultSpec::MethodError { .. })
+                    || self.remaining.get(i).is_some_and(|r| *r > 0)
+            })
             .map(|(i, s)| match s {
-                FaultSpec::MethodError { method, error, code, .. } => FaultSpec::MethodError {
+                FaultSpec::MethodError {
+                    method,
+                    error,
+                    code,
+                    ..
+                } => FaultSpec::MethodError {
                     method: method.clone(),
                     error: error.clone(),
                     count: self.remaining[&i],
@@ -142,23 +180,37 @@ impl Faults {
     /// The fault a call of `method` by `caller` (user id, or key id before login) meets now.
     pub fn on_call(&mut self, method: &str, caller: i64, now_ms: u64) -> Option<Fail> {
         for (i, spec) in self.specs.iter().enumerate() {
-            if let FaultSpec::MethodError { method: m, error, code, .. } = spec {
+            if let FaultSpec::MethodError {
+                method: m,
+                error,
+                code,
+                ..
+            } = spec
+            {
                 if m == method {
                     if let Some(left) = self.remaining.get_mut(&i).filter(|left| **left > 0) {
                         *left -= 1;
-                        return Some(Fail::new(code.unwrap_or_else(|| code_for(error)), error.clone()));
+                        return Some(Fail::new(
+                            code.unwrap_or_else(|| code_for(error)),
+                            error.clone(),
+                        ));
                     }
                 }
             }
         }
         for spec in &self.specs {
-            let FaultSpec::FloodLimit { flood_limit } = spec else { continue };
+            let FaultSpec::FloodLimit { flood_limit } = spec else {
+                continue;
+            };
             if flood_limit.method != method {
                 continue;
             }
             let window_ms = flood_limit.per_seconds * 1000;
             let calls = self.calls.entry((method.to_string(), caller)).or_default();
-            while calls.front().is_some_and(|t| now_ms.saturating_sub(*t) >= window_ms) {
+            while calls
+                .front()
+                .is_some_and(|t| now_ms.saturating_sub(*t) >= window_ms)
+            {
                 calls.pop_front();
             }
             if calls.len() >= flood_limit.max_calls as usize {
@@ -187,7 +239,9 @@ impl Faults {
         self.specs
             .iter()
             .filter_map(|s| match s {
-                FaultSpec::Bandwidth { bandwidth_bytes_per_sec } => Some(*bandwidth_bytes_per_sec),
+                FaultSpec::Bandwidth {
+                    bandwidth_bytes_per_sec,
+                } => Some(*bandwidth_bytes_per_sec),
                 _ => None,
             })
             .min()
@@ -197,7 +251,9 @@ impl Faults {
         self.specs
             .iter()
             .filter_map(|s| match s {
-                FaultSpec::DropEvery { drop_connections_every_secs } => Some(*drop_connections_every_secs),
+                FaultSpec::DropEvery {
+                    drop_connections_every_secs,
+                } => Some(*drop_connections_every_secs),
                 _ => None,
             })
             .min()
@@ -211,8 +267,16 @@ mod tests {
     #[test]
     fn scripted_errors_count_down() {
         let mut faults = Faults::default();
-        faults.add(serde_json::from_str(r#"{"method":"messages.sendMessage","error":"FLOOD_WAIT_7","count":2}"#).unwrap());
-        assert_eq!(faults.on_call("messages.sendMessage", 1, 0), Some(Fail::new(420, "FLOOD_WAIT_7")));
+        faults.add(
+            serde_json::from_str(
+                r#"{"method":"messages.sendMessage","error":"FLOOD_WAIT_7","count":2}"#,
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            faults.on_call("messages.sendMessage", 1, 0),
+            Some(Fail::new(420, "FLOOD_WAIT_7"))
+        );
         assert_eq!(faults.list().len(), 1);
         assert!(faults.on_call("messages.getHistory", 1, 0).is_none());
         assert!(faults.on_call("messages.sendMessage", 1, 0).is_some());
@@ -228,7 +292,10 @@ mod tests {
             assert!(faults.on_call("messages.sendMessage", 7, t).is_none());
         }
         // At t=4.5 s the oldest call (t=0) leaves the window at 10 s: wait 5.5 → 6 s.
-        assert_eq!(faults.on_call("messages.sendMessage", 7, 4500), Some(Fail::new(420, "FLOOD_WAIT_6")));
+        assert_eq!(
+            faults.on_call("messages.sendMessage", 7, 4500),
+            Some(Fail::new(420, "FLOOD_WAIT_6"))
+        );
         // Another user is not affected.
         assert!(faults.on_call("messages.sendMessage", 8, 4500).is_none());
         assert!(faults.on_call("messages.sendMessage", 7, 10_000).is_none());
@@ -236,7 +303,8 @@ mod tests {
 
     #[test]
     fn specs_are_validated_and_codes_inferred() {
-        let bad: FaultSpec = serde_json::from_str(r#"{"method":"send","error":"X","count":1}"#).unwrap();
+        let bad: FaultSpec =
+            serde_json::from_str(r#"{"method":"send","error":"X","count":1}"#).unwrap();
         assert!(validate(&bad).unwrap_err().contains("method"));
         assert!(serde_json::from_str::<FaultSpec>(r#"{"latency_ms":"slow"}"#).is_err());
         assert_eq!(code_for("PHONE_MIGRATE_4"), 303);

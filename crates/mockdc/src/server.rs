@@ -82,9 +82,15 @@ pub enum StartError {
     #[error("--dcs must be between 1 and 100, got {0}")]
     BadDcCount(u8),
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("state directory {path}: {source}")]
-    StateDir { path: PathBuf, source: std::io::Error },
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state directory file {path} is invalid: {reason}")]
     BadState { path: PathBuf, reason: String },
 }
@@ -114,12 +120,18 @@ impl MockDc {
 
         let mut listeners = Vec::new();
         for n in 0..config.dcs {
-            let port = if config.port == 0 { 0 } else { config.port + n as u16 };
+            let port = if config.port == 0 {
+                0
+            } else {
+                config.port + n as u16
+            };
             listeners.push(bind(SocketAddr::from((config.host, port))).await?);
         }
-        let control_port = config
-            .control_port
-            .unwrap_or(if config.port == 0 { 0 } else { config.port + config.dcs as u16 });
+        let control_port = config.control_port.unwrap_or(if config.port == 0 {
+            0
+        } else {
+            config.port + config.dcs as u16
+        });
         let control_listener = bind(SocketAddr::from((config.host, control_port))).await?;
 
         let dcs: Vec<DcAddress> = listeners
@@ -161,7 +173,12 @@ impl MockDc {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for (listener, dc) in listeners.into_iter().zip(&dcs) {
-            tasks.spawn(accept_loop(listener, cluster.clone(), dc.id, shutdown_rx.clone()));
+            tasks.spawn(accept_loop(
+                listener,
+                cluster.clone(),
+                dc.id,
+                shutdown_rx.clone(),
+            ));
         }
         let app = control::router(cluster.clone(), info.clone());
         let mut control_shutdown = shutdown_rx.clone();
@@ -209,10 +226,16 @@ impl MockDc {
     /// # Panics
     /// If `dc_id` is not one of this mock's DCs or the user does not exist.
     pub fn register_authorized_key(&self, dc_id: i32, user_id: i64) -> [u8; 256] {
-        assert!(self.cluster.world().user(user_id).is_some(), "no user {user_id}");
+        assert!(
+            self.cluster.world().user(user_id).is_some(),
+            "no user {user_id}"
+        );
         let key = self.register_auth_key(dc_id);
         let key_id = crate::crypto::AuthKey::from_bytes(key).id();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         self.cluster.world().authorize(key_id, user_id, dc_id, now);
         key
     }
@@ -237,7 +260,12 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, dc_id: i32, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    cluster: Arc<Cluster>,
+    dc_id: i32,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     let stop_signal = shutdown.clone();
     loop {
@@ -268,7 +296,11 @@ async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, dc_id: i32, m
 }
 
 /// Reads the first bytes without consuming them, then serves MTProto over TCP or WebSocket.
-async fn serve_socket(stream: TcpStream, connection: Connection, shutdown: watch::Receiver<bool>) -> anyhow_like::Result {
+async fn serve_socket(
+    stream: TcpStream,
+    connection: Connection,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow_like::Result {
     let mut prefix = [0u8; 4];
     let kind = loop {
         let n = stream.peek(&mut prefix).await?;
@@ -301,7 +333,11 @@ async fn sleep_until_ms(deadline: Option<u64>) {
 }
 
 /// Writes with the injected latency and bandwidth cap, if any.
-async fn write_with_faults(stream: &mut TcpStream, cluster: &Cluster, out: &mut Vec<u8>) -> std::io::Result<()> {
+async fn write_with_faults(
+    stream: &mut TcpStream,
+    cluster: &Cluster,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
@@ -319,7 +355,10 @@ async fn write_with_faults(stream: &mut TcpStream, cluster: &Cluster, out: &mut 
             let slice = (bytes_per_sec / 100).max(1) as usize;
             for chunk in out.chunks(slice) {
                 stream.write_all(chunk).await?;
-                tokio::time::sleep(Duration::from_secs_f64(chunk.len() as f64 / bytes_per_sec as f64)).await;
+                tokio::time::sleep(Duration::from_secs_f64(
+                    chunk.len() as f64 / bytes_per_sec as f64,
+                ))
+                .await;
             }
         }
     }
@@ -327,7 +366,11 @@ async fn write_with_faults(stream: &mut TcpStream, cluster: &Cluster, out: &mut 
     Ok(())
 }
 
-async fn serve_tcp(mut stream: TcpStream, mut connection: Connection, mut shutdown: watch::Receiver<bool>) -> anyhow_like::Result {
+async fn serve_tcp(
+    mut stream: TcpStream,
+    mut connection: Connection,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow_like::Result {
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
     let mut updates = connection.take_updates().expect("fresh connection");
@@ -355,10 +398,17 @@ async fn serve_tcp(mut stream: TcpStream, mut connection: Connection, mut shutdo
     }
 }
 
-async fn serve_websocket(stream: TcpStream, mut connection: Connection, mut shutdown: watch::Receiver<bool>) -> anyhow_like::Result {
+async fn serve_websocket(
+    stream: TcpStream,
+    mut connection: Connection,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow_like::Result {
+    // The signature is tungstenite's handshake callback; its error type is theirs.
+    #[allow(clippy::result_large_err)]
     let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != "/apiws" {
-            let mut refusal = ErrorResponse::new(Some("MTProto over WebSocket is served at /apiws".into()));
+            let mut refusal =
+                ErrorResponse::new(Some("MTProto over WebSocket is served at /apiws".into()));
             *refusal.status_mut() = StatusCode::NOT_FOUND;
             return Err(refusal);
         }
@@ -473,7 +523,12 @@ fn load_keys(dir: &Path) -> Result<Vec<(i32, AuthKey)>, StartError> {
             let bytes: [u8; 256] = hex::decode(&k.auth_key)
                 .ok()
                 .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| bad(format!("auth key for DC {} is not 512 hex characters", k.dc_id)))?;
+                .ok_or_else(|| {
+                    bad(format!(
+                        "auth key for DC {} is not 512 hex characters",
+                        k.dc_id
+                    ))
+                })?;
             Ok((k.dc_id, AuthKey::from_bytes(bytes)))
         })
         .collect()
@@ -499,7 +554,9 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), StartError> {
 }
 
 fn persist_keys(dir: &Path, cluster: &Cluster) {
-    let Some(keys) = cluster.take_dirty_keys() else { return };
+    let Some(keys) = cluster.take_dirty_keys() else {
+        return;
+    };
     let stored: Vec<StoredKey> = keys
         .into_iter()
         .map(|(dc_id, key)| StoredKey {
@@ -514,7 +571,11 @@ fn persist_keys(dir: &Path, cluster: &Cluster) {
 }
 
 /// Writes registered keys to the state directory shortly after they change, and at shutdown.
-async fn persist_keys_loop(dir: PathBuf, cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
+async fn persist_keys_loop(
+    dir: PathBuf,
+    cluster: Arc<Cluster>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => persist_keys(&dir, &cluster),

@@ -130,7 +130,9 @@ impl Session {
         self.unacked_bytes += message.body.len();
         self.unacked.insert(msg_id, message);
         while self.unacked.len() > MAX_UNACKED_MESSAGES || self.unacked_bytes > MAX_UNACKED_BYTES {
-            let Some((oldest, _)) = self.unacked.first_key_value() else { break };
+            let Some((oldest, _)) = self.unacked.first_key_value() else {
+                break;
+            };
             let oldest = *oldest;
             self.remove_unacked(oldest);
         }

@@ -56,7 +56,10 @@ pub enum ServiceDecodeError {
 /// Splits a `msg_container` body (constructor included) into its messages.
 pub fn parse_container(body: &[u8]) -> Result<Vec<ContainedMessage<'_>>, ServiceDecodeError> {
     let mut at = 4;
-    let read = |at: usize, n: usize| body.get(at..at + n).ok_or(ServiceDecodeError::TruncatedContainer);
+    let read = |at: usize, n: usize| {
+        body.get(at..at + n)
+            .ok_or(ServiceDecodeError::TruncatedContainer)
+    };
     let count = i32::from_le_bytes(read(at, 4)?.try_into().expect("4")) as usize;
     at += 4;
     if count > MAX_CONTAINER_MESSAGES {
@@ -91,7 +94,10 @@ pub fn read_tl_bytes(buf: &[u8]) -> Option<(&[u8], usize)> {
         (first as usize, 1)
     } else if first == 254 {
         let b = buf.get(1..4)?;
-        (b[0] as usize | (b[1] as usize) << 8 | (b[2] as usize) << 16, 4)
+        (
+            b[0] as usize | (b[1] as usize) << 8 | (b[2] as usize) << 16,
+            4,
+        )
     } else {
         return None;
     };
@@ -177,7 +183,10 @@ mod tests {
 
     #[test]
     fn container_round_trip_and_limits() {
-        let built = container(&[(4, 1, vec![1, 0, 0, 0]), (8, 2, vec![2, 0, 0, 0, 3, 0, 0, 0])]);
+        let built = container(&[
+            (4, 1, vec![1, 0, 0, 0]),
+            (8, 2, vec![2, 0, 0, 0, 3, 0, 0, 0]),
+        ]);
         let parsed = parse_container(&built).unwrap();
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[1].msg_id, 8);
@@ -188,9 +197,15 @@ mod tests {
         );
         let mut huge = MSG_CONTAINER.to_le_bytes().to_vec();
         huge.extend_from_slice(&5000i32.to_le_bytes());
-        assert_eq!(parse_container(&huge).unwrap_err(), ServiceDecodeError::ContainerTooLarge(5000));
+        assert_eq!(
+            parse_container(&huge).unwrap_err(),
+            ServiceDecodeError::ContainerTooLarge(5000)
+        );
         let nested = container(&[(4, 0, built.clone())]);
-        assert_eq!(parse_container(&nested).unwrap_err(), ServiceDecodeError::NestedContainer);
+        assert_eq!(
+            parse_container(&nested).unwrap_err(),
+            ServiceDecodeError::NestedContainer
+        );
     }
 
     #[test]
@@ -202,9 +217,15 @@ mod tests {
         // Small bodies stay as they are.
         assert_eq!(maybe_gzip(vec![1, 2, 3, 4]), vec![1, 2, 3, 4]);
         let bomb = maybe_gzip(vec![0u8; MAX_INFLATED_BYTES + 4096]);
-        assert_eq!(unpack_gzip(&bomb).unwrap_err(), ServiceDecodeError::GzipTooLarge);
+        assert_eq!(
+            unpack_gzip(&bomb).unwrap_err(),
+            ServiceDecodeError::GzipTooLarge
+        );
         let mut garbage = GZIP_PACKED.to_le_bytes().to_vec();
         vec![1u8, 2, 3, 4, 5, 6, 7].serialize(&mut garbage);
-        assert!(matches!(unpack_gzip(&garbage), Err(ServiceDecodeError::BadGzip(_))));
+        assert!(matches!(
+            unpack_gzip(&garbage),
+            Err(ServiceDecodeError::BadGzip(_))
+        ));
     }
 }

@@ -22,7 +22,10 @@ async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, 
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
     let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn no_retries() -> ConnectionParams {
@@ -41,22 +44,48 @@ fn rpc_error<T: std::fmt::Debug>(result: Result<T, InvocationError>) -> (i32, St
 
 #[tokio::test]
 async fn users_bots_login_codes_and_messages_over_http() {
-    let dc = MockDc::start(MockDcConfig { dcs: 3, ..Default::default() }).await.unwrap();
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let url = dc.ready_info().control_url.clone();
 
     let (status, alice) = http(&url, "POST", "/v1/users", r#"{"phone":"+1 555 7001","first_name":"Alice","username":"alice_http","password":"pw","dc_id":3}"#).await;
     assert_eq!(status, 200, "{alice}");
     assert_eq!(alice["dc_id"], 3);
     let alice_id = alice["user_id"].as_i64().unwrap();
-    let (status, body) = http(&url, "POST", "/v1/users", r#"{"phone":"15557001","first_name":"Dup"}"#).await;
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/users",
+        r#"{"phone":"15557001","first_name":"Dup"}"#,
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("already registered"), "{body}");
-    let (status, body) = http(&url, "POST", "/v1/users", r#"{"phone":"1","first_name":"X","unknown":1}"#).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("already registered"),
+        "{body}"
+    );
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/users",
+        r#"{"phone":"1","first_name":"X","unknown":1}"#,
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
 
     let (status, bot) = http(&url, "POST", "/v1/bots", r#"{"username":"notify_bot"}"#).await;
     assert_eq!(status, 200, "{bot}");
-    assert!(bot["token"].as_str().unwrap().starts_with(&format!("{}:", bot["user_id"])));
+    assert!(bot["token"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}:", bot["user_id"])));
 
     let (status, user) = http(&url, "GET", &format!("/v1/users/{alice_id}"), "").await;
     assert_eq!(status, 200);
@@ -67,54 +96,116 @@ async fn users_bots_login_codes_and_messages_over_http() {
     // A login code, readable with or without '+', URL-encoded.
     let bob = connect(&dc, 2, None);
     let bob_id = create_and_login(&dc, &bob.client, "+15557002", "bob_http").await;
-    let token = within(bob.client.request_login_code("+15557002", "x")).await.unwrap();
+    let token = within(bob.client.request_login_code("+15557002", "x"))
+        .await
+        .unwrap();
     let _ = token;
     let (status, code) = http(&url, "GET", "/v1/login-codes/%2B15557002", "").await;
     assert_eq!(status, 200);
     assert_eq!(code["code"].as_str().unwrap().len(), 5);
-    assert_eq!(http(&url, "GET", "/v1/login-codes/15557002", "").await.1, code);
-    assert_eq!(http(&url, "GET", "/v1/login-codes/19990000", "").await.0, 404);
+    assert_eq!(
+        http(&url, "GET", "/v1/login-codes/15557002", "").await.1,
+        code
+    );
+    assert_eq!(
+        http(&url, "GET", "/v1/login-codes/19990000", "").await.0,
+        404
+    );
 
     // A message posted through the API lands in both boxes and is pushed to the recipient.
-    let (status, sent) = http(&url, "POST", "/v1/messages", &format!(r#"{{"from_user_id":{alice_id},"peer":"@bob_http","text":"from the API"}}"#)).await;
+    let (status, sent) = http(
+        &url,
+        "POST",
+        "/v1/messages",
+        &format!(r#"{{"from_user_id":{alice_id},"peer":"@bob_http","text":"from the API"}}"#),
+    )
+    .await;
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["message_id"], 1);
-    let (_, listed) = http(&url, "GET", &format!("/v1/users/{bob_id}/messages?peer={alice_id}&limit=5"), "").await;
+    let (_, listed) = http(
+        &url,
+        "GET",
+        &format!("/v1/users/{bob_id}/messages?peer={alice_id}&limit=5"),
+        "",
+    )
+    .await;
     assert_eq!(listed["messages"][0]["text"], "from the API");
     assert_eq!(listed["messages"][0]["out"], false);
-    let (status, body) = http(&url, "POST", "/v1/messages", &format!(r#"{{"from_user_id":{alice_id},"peer":"@nobody","text":"x"}}"#)).await;
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/messages",
+        &format!(r#"{{"from_user_id":{alice_id},"peer":"@nobody","text":"x"}}"#),
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("@nobody"));
 
     // Revoke, ban, delete.
     let (status, revoked) = http(&url, "POST", &format!("/v1/users/{bob_id}/revoke"), "").await;
     assert_eq!((status, revoked["revoked"].as_i64()), (200, Some(1)));
-    assert_eq!(rpc_error(within(bob.client.get_me()).await).1, "SESSION_REVOKED");
-    assert_eq!(http(&url, "POST", &format!("/v1/users/{alice_id}/ban"), "").await.1["state"], "banned");
-    assert_eq!(http(&url, "DELETE", &format!("/v1/users/{alice_id}"), "").await.1["state"], "deleted");
+    assert_eq!(
+        rpc_error(within(bob.client.get_me()).await).1,
+        "SESSION_REVOKED"
+    );
+    assert_eq!(
+        http(&url, "POST", &format!("/v1/users/{alice_id}/ban"), "")
+            .await
+            .1["state"],
+        "banned"
+    );
+    assert_eq!(
+        http(&url, "DELETE", &format!("/v1/users/{alice_id}"), "")
+            .await
+            .1["state"],
+        "deleted"
+    );
     bob.disconnect();
     dc.shutdown().await;
 }
 
 #[tokio::test]
 async fn injected_errors_flood_limits_latency_and_drops() {
-    let dc = MockDc::start(MockDcConfig { dcs: 2, ..Default::default() }).await.unwrap();
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let url = dc.ready_info().control_url.clone();
     let client = connect_with(&dc, 2, None, no_retries());
     create_and_login(&dc, &client.client, "+15558001", "faulty").await;
     let ping_state = || client.client.invoke(&tl::functions::updates::GetState {});
 
     // The next 2 calls of updates.getState fail with FLOOD_WAIT_7 (420), then it works again.
-    let (status, body) = http(&url, "POST", "/v1/faults", r#"{"method":"updates.getState","error":"FLOOD_WAIT_7","count":2}"#).await;
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/faults",
+        r#"{"method":"updates.getState","error":"FLOOD_WAIT_7","count":2}"#,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(http(&url, "GET", "/v1/faults", "").await.1["faults"][0]["count"], 2);
+    assert_eq!(
+        http(&url, "GET", "/v1/faults", "").await.1["faults"][0]["count"],
+        2
+    );
     for _ in 0..2 {
-        assert_eq!(rpc_error(within(ping_state()).await), (420, "FLOOD_WAIT".into(), Some(7)));
+        assert_eq!(
+            rpc_error(within(ping_state()).await),
+            (420, "FLOOD_WAIT".into(), Some(7))
+        );
     }
     within(ping_state()).await.unwrap();
 
     // A Telegram-like rule: 2 calls per 30 s; the third waits for the oldest to leave.
-    http(&url, "POST", "/v1/faults", r#"{"flood_limit":{"method":"updates.getState","per_seconds":30,"max_calls":2}}"#).await;
+    http(
+        &url,
+        "POST",
+        "/v1/faults",
+        r#"{"flood_limit":{"method":"updates.getState","per_seconds":30,"max_calls":2}}"#,
+    )
+    .await;
     within(ping_state()).await.unwrap();
     within(ping_state()).await.unwrap();
     let (code, name, seconds) = rpc_error(within(ping_state()).await);
@@ -124,7 +215,10 @@ async fn injected_errors_flood_limits_latency_and_drops() {
     // Bad specs are named.
     let (status, body) = http(&url, "POST", "/v1/faults", r#"{"latency_ms":"slow"}"#).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("invalid fault"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("invalid fault"),
+        "{body}"
+    );
 
     // Latency is added to every response.
     assert_eq!(http(&url, "DELETE", "/v1/faults", "").await.0, 200);
@@ -135,12 +229,16 @@ async fn injected_errors_flood_limits_latency_and_drops() {
     http(&url, "DELETE", "/v1/faults", "").await;
 
     // Dropped connections: an idle raw connection is closed by the server...
-    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", dc.ready_info().dcs[1].port)).await.unwrap();
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", dc.ready_info().dcs[1].port))
+        .await
+        .unwrap();
     raw.write_all(&[0xee; 4]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     http(&url, "POST", "/v1/faults", r#"{"drop_connections":"now"}"#).await;
     let mut buf = [0u8; 16];
-    let closed = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await.expect("closed within 5 s");
+    let closed = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf))
+        .await
+        .expect("closed within 5 s");
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
     // ...and grammers reconnects (its I/O retry is disabled here, so the call in flight may
     // fail with an I/O error; the next one goes through on a new connection).
@@ -158,26 +256,52 @@ async fn injected_errors_flood_limits_latency_and_drops() {
 
 #[tokio::test]
 async fn updates_too_long_is_pushed_to_the_users_online_sessions() {
-    let dc = MockDc::start(MockDcConfig { dcs: 2, ..Default::default() }).await.unwrap();
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let url = dc.ready_info().control_url.clone();
     let mut client = connect(&dc, 2, None);
     let user_id = create_and_login(&dc, &client.client, "+15559001", "too_long").await;
     // Any call makes this session the key's online session.
-    within(client.client.invoke(&tl::functions::updates::GetState {})).await.unwrap();
-    let (status, body) = http(&url, "POST", "/v1/faults", &format!(r#"{{"updates_too_long_for_user":{user_id}}}"#)).await;
+    within(client.client.invoke(&tl::functions::updates::GetState {}))
+        .await
+        .unwrap();
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/faults",
+        &format!(r#"{{"updates_too_long_for_user":{user_id}}}"#),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["delivered"], 1);
     let mut raw = client.updates.take().unwrap();
     let got = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Some(grammers_session::updates::UpdatesLike::Updates(tl::enums::Updates::TooLong)) = raw.recv().await {
+            if let Some(grammers_session::updates::UpdatesLike::Updates(
+                tl::enums::Updates::TooLong,
+            )) = raw.recv().await
+            {
                 return;
             }
         }
     })
     .await;
     assert!(got.is_ok(), "updatesTooLong arrived");
-    assert_eq!(http(&url, "POST", "/v1/faults", r#"{"updates_too_long_for_user":1}"#).await.0, 404);
+    assert_eq!(
+        http(
+            &url,
+            "POST",
+            "/v1/faults",
+            r#"{"updates_too_long_for_user":1}"#
+        )
+        .await
+        .0,
+        404
+    );
     client.disconnect();
     dc.shutdown().await;
 }

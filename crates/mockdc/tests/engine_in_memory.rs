@@ -18,7 +18,10 @@ use telegate_mockdc::rsa_key::RsaKeyPair;
 use telegate_mockdc::tl as service;
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn cluster() -> Arc<Cluster> {
@@ -42,7 +45,9 @@ struct GrammersClient {
 impl GrammersClient {
     fn new(key: &AuthKey) -> Self {
         Self {
-            mtp: Encrypted::build().compression_threshold(None).finish(*key.bytes()),
+            mtp: Encrypted::build()
+                .compression_threshold(None)
+                .finish(*key.bytes()),
             transport: Full::new(),
             inbox: Vec::new(),
         }
@@ -58,7 +63,10 @@ impl GrammersClient {
     /// fetches salts (`push` returns `None`): those come back as `None` ids, to be pushed again.
     fn send(&mut self, requests: &[Vec<u8>]) -> (Vec<u8>, Vec<Option<MsgId>>) {
         let mut buffer = DequeBuffer::with_capacity(1 << 16, 64);
-        let ids = requests.iter().map(|r| self.mtp.push(&mut buffer, r)).collect();
+        let ids = requests
+            .iter()
+            .map(|r| self.mtp.push(&mut buffer, r))
+            .collect();
         self.mtp.finalize(&mut buffer);
         self.transport.pack(&mut buffer);
         (buffer.as_ref().to_vec(), ids)
@@ -71,7 +79,11 @@ impl GrammersClient {
             match self.transport.unpack(&mut self.inbox) {
                 Ok(offset) => {
                     let mut payload = self.inbox[offset.data_range.clone()].to_vec();
-                    results.extend(self.mtp.deserialize(&mut payload).expect("valid server message"));
+                    results.extend(
+                        self.mtp
+                            .deserialize(&mut payload)
+                            .expect("valid server message"),
+                    );
                     self.inbox.drain(..offset.next_offset);
                 }
                 Err(grammers_mtproto::transport::Error::MissingBytes) => return results,
@@ -87,7 +99,8 @@ fn call(client: &mut GrammersClient, conn: &mut Connection, request: Vec<u8>) ->
     for _ in 0..6 {
         let (wire, ids) = client.send(std::slice::from_ref(&request));
         let mut out = Vec::new();
-        conn.receive(&wire, now_ms(), &mut out).expect("connection stays open");
+        conn.receive(&wire, now_ms(), &mut out)
+            .expect("connection stays open");
         for answer in client.receive(&out) {
             match &answer {
                 Deserialization::RpcResult(r) if Some(r.msg_id) == ids[0] => return answer,
@@ -110,21 +123,38 @@ fn grammers_state_machines_get_answers_through_the_engine() {
     let mut client = GrammersClient::new(&key);
     let mut conn = Connection::new(cluster.clone(), 1);
 
-    let answer = call(&mut client, &mut conn, tl::functions::help::GetNearestDc {}.to_bytes());
-    let Deserialization::RpcResult(result) = answer else { panic!("expected a result") };
+    let answer = call(
+        &mut client,
+        &mut conn,
+        tl::functions::help::GetNearestDc {}.to_bytes(),
+    );
+    let Deserialization::RpcResult(result) = answer else {
+        panic!("expected a result")
+    };
     let tl::enums::NearestDc::Dc(nearest) = tl::enums::NearestDc::from_bytes(&result.body).unwrap();
     assert_eq!(nearest.this_dc, 1);
 
     // A ping is answered by a bare pong that grammers matches to its request.
-    let answer = call(&mut client, &mut conn, tl::functions::Ping { ping_id: 77 }.to_bytes());
-    let Deserialization::RpcResult(result) = answer else { panic!("expected a pong") };
+    let answer = call(
+        &mut client,
+        &mut conn,
+        tl::functions::Ping { ping_id: 77 }.to_bytes(),
+    );
+    let Deserialization::RpcResult(result) = answer else {
+        panic!("expected a pong")
+    };
     let tl::enums::Pong::Pong(pong) = tl::enums::Pong::from_bytes(&result.body).unwrap();
     assert_eq!(pong.ping_id, 77);
 
     // Many requests in one container are all answered.
-    let requests: Vec<Vec<u8>> = (0..30).map(|i| tl::functions::Ping { ping_id: i }.to_bytes()).collect();
+    let requests: Vec<Vec<u8>> = (0..30)
+        .map(|i| tl::functions::Ping { ping_id: i }.to_bytes())
+        .collect();
     let (wire, ids) = client.send(&requests);
-    let ids: Vec<MsgId> = ids.into_iter().map(|id| id.expect("salts known by now")).collect();
+    let ids: Vec<MsgId> = ids
+        .into_iter()
+        .map(|id| id.expect("salts known by now"))
+        .collect();
     let mut out = Vec::new();
     conn.receive(&wire, now_ms(), &mut out).unwrap();
     let answered: Vec<MsgId> = client
@@ -140,8 +170,14 @@ fn grammers_state_machines_get_answers_through_the_engine() {
     }
 
     // Unknown methods: a clear rpc_error, not a dropped connection.
-    let answer = call(&mut client, &mut conn, tl::functions::help::GetAppConfig { hash: 0 }.to_bytes());
-    let Deserialization::RpcError(error) = answer else { panic!("expected an error") };
+    let answer = call(
+        &mut client,
+        &mut conn,
+        tl::functions::help::GetAppConfig { hash: 0 }.to_bytes(),
+    );
+    let Deserialization::RpcError(error) = answer else {
+        panic!("expected an error")
+    };
     assert_eq!(error.error.error_code, 400);
     assert_eq!(error.error.error_message, "METHOD_NOT_IMPLEMENTED_IN_MOCK");
 }
@@ -152,7 +188,11 @@ fn unacknowledged_results_are_resent_after_reconnecting() {
     let key = registered_key(&cluster, 1);
     let mut client = GrammersClient::new(&key);
     let mut first = Connection::new(cluster.clone(), 1);
-    call(&mut client, &mut first, tl::functions::Ping { ping_id: 1 }.to_bytes());
+    call(
+        &mut client,
+        &mut first,
+        tl::functions::Ping { ping_id: 1 }.to_bytes(),
+    );
 
     // The answer to this request is lost with the connection.
     let (wire, ids) = client.send(&[tl::functions::help::GetNearestDc {}.to_bytes()]);
@@ -195,7 +235,10 @@ fn unknown_auth_key_gets_transport_error_404_and_close() {
     let (wire, _) = client.send(&[tl::functions::Ping { ping_id: 1 }.to_bytes()]);
     assert!(on_dc2.receive(&wire, now_ms(), &mut Vec::new()).is_err());
     // A closed connection stays closed.
-    assert!(matches!(on_dc2.receive(&[0; 4], now_ms(), &mut Vec::new()), Err(Closed::AlreadyClosed)));
+    assert!(matches!(
+        on_dc2.receive(&[0; 4], now_ms(), &mut Vec::new()),
+        Err(Closed::AlreadyClosed)
+    ));
 }
 
 /// A hand-rolled client for the packets grammers would never send. Intermediate transport.
@@ -223,7 +266,14 @@ impl RawClient {
         }
     }
 
-    fn packet(&mut self, salt: i64, msg_id: i64, seq_no: i32, body: &[u8], quick_ack: bool) -> Vec<u8> {
+    fn packet(
+        &mut self,
+        salt: i64,
+        msg_id: i64,
+        seq_no: i32,
+        body: &[u8],
+        quick_ack: bool,
+    ) -> Vec<u8> {
         let mut plain = Vec::new();
         plain.extend_from_slice(&salt.to_le_bytes());
         plain.extend_from_slice(&self.session_id.to_le_bytes());
@@ -262,7 +312,8 @@ impl RawClient {
             }
             let mut packet = wire[4..4 + len as usize].to_vec();
             wire = &wire[4 + len as usize..];
-            let plain = grammers_crypto::decrypt_data_v2(&mut packet, &self.grammers_key).expect("server packet decrypts");
+            let plain = grammers_crypto::decrypt_data_v2(&mut packet, &self.grammers_key)
+                .expect("server packet decrypts");
             let msg_id = i64::from_le_bytes(plain[16..24].try_into().unwrap());
             let seq_no = i32::from_le_bytes(plain[24..28].try_into().unwrap());
             let n = u32::from_le_bytes(plain[28..32].try_into().unwrap()) as usize;
@@ -276,7 +327,11 @@ impl RawClient {
                     });
                 }
             } else {
-                messages.push(ServerMessage { msg_id, seq_no, body });
+                messages.push(ServerMessage {
+                    msg_id,
+                    seq_no,
+                    body,
+                });
             }
         }
         (quick_acks, messages)
@@ -290,11 +345,17 @@ fn client_msg_id(now_ms: u64, n: i64) -> i64 {
 fn bad_msg_codes(messages: &[ServerMessage]) -> Vec<(i64, i32)> {
     messages
         .iter()
-        .filter_map(|m| match tl::enums::BadMsgNotification::from_bytes(&m.body) {
-            Ok(tl::enums::BadMsgNotification::Notification(n)) => Some((n.bad_msg_id, n.error_code)),
-            Ok(tl::enums::BadMsgNotification::BadServerSalt(n)) => Some((n.bad_msg_id, n.error_code)),
-            Err(_) => None,
-        })
+        .filter_map(
+            |m| match tl::enums::BadMsgNotification::from_bytes(&m.body) {
+                Ok(tl::enums::BadMsgNotification::Notification(n)) => {
+                    Some((n.bad_msg_id, n.error_code))
+                }
+                Ok(tl::enums::BadMsgNotification::BadServerSalt(n)) => {
+                    Some((n.bad_msg_id, n.error_code))
+                }
+                Err(_) => None,
+            },
+        )
         .collect()
 }
 
@@ -309,7 +370,12 @@ fn msg_id_seq_no_and_salt_rules_give_the_spec_codes() {
     let ping = tl::functions::Ping { ping_id: 9 }.to_bytes();
     let send = |raw: &mut RawClient, conn: &mut Connection, salt, msg_id, seq_no, body: &[u8]| {
         let mut out = Vec::new();
-        conn.receive(&raw.packet(salt, msg_id, seq_no, body, false), now, &mut out).unwrap();
+        conn.receive(
+            &raw.packet(salt, msg_id, seq_no, body, false),
+            now,
+            &mut out,
+        )
+        .unwrap();
         raw.open(&out).1
     };
 
@@ -320,11 +386,20 @@ fn msg_id_seq_no_and_salt_rules_give_the_spec_codes() {
 
     // msg_id too far in the future (17), too far in the past (16), not divisible by 4 (18).
     let future = client_msg_id(now + 60_000, 0);
-    assert_eq!(bad_msg_codes(&send(&mut raw, &mut conn, salt, future, 1, &ping)), vec![(future, 17)]);
+    assert_eq!(
+        bad_msg_codes(&send(&mut raw, &mut conn, salt, future, 1, &ping)),
+        vec![(future, 17)]
+    );
     let past = client_msg_id(now - 600_000, 0);
-    assert_eq!(bad_msg_codes(&send(&mut raw, &mut conn, salt, past, 1, &ping)), vec![(past, 16)]);
+    assert_eq!(
+        bad_msg_codes(&send(&mut raw, &mut conn, salt, past, 1, &ping)),
+        vec![(past, 16)]
+    );
     let odd = client_msg_id(now, 2) + 1;
-    assert_eq!(bad_msg_codes(&send(&mut raw, &mut conn, salt, odd, 1, &ping)), vec![(odd, 18)]);
+    assert_eq!(
+        bad_msg_codes(&send(&mut raw, &mut conn, salt, odd, 1, &ping)),
+        vec![(odd, 18)]
+    );
 
     // A content message with an even seq_no (34); an ack with an odd one (35).
     // This is the first message past the msg_id and salt checks, so the session is announced
@@ -341,14 +416,22 @@ fn msg_id_seq_no_and_salt_rules_give_the_spec_codes() {
     assert_eq!(created.server_salt, salt);
     let ack = tl::enums::MsgsAck::Ack(tl::types::MsgsAck { msg_ids: vec![1] }).to_bytes();
     let id = client_msg_id(now, 4);
-    assert_eq!(bad_msg_codes(&send(&mut raw, &mut conn, salt, id, 3, &ack)), vec![(id, 35)]);
+    assert_eq!(
+        bad_msg_codes(&send(&mut raw, &mut conn, salt, id, 3, &ack)),
+        vec![(id, 35)]
+    );
 
     // A good ping: the pong and an ack of the ping; the session is announced only once.
     let id = client_msg_id(now, 5);
     let replies = send(&mut raw, &mut conn, salt, id, 1, &ping);
     assert!(bad_msg_codes(&replies).is_empty(), "{replies:?}");
-    assert!(replies.iter().all(|m| tl::enums::NewSession::from_bytes(&m.body).is_err()));
-    let pong = replies.iter().find_map(|m| tl::enums::Pong::from_bytes(&m.body).ok()).expect("pong");
+    assert!(replies
+        .iter()
+        .all(|m| tl::enums::NewSession::from_bytes(&m.body).is_err()));
+    let pong = replies
+        .iter()
+        .find_map(|m| tl::enums::Pong::from_bytes(&m.body).ok())
+        .expect("pong");
     let tl::enums::Pong::Pong(pong) = pong;
     assert_eq!((pong.msg_id, pong.ping_id), (id, 9));
     // Server msg_ids: responses ≡ 1 (mod 4), the rest ≡ 3; content messages have odd seq_no.
@@ -356,11 +439,24 @@ fn msg_id_seq_no_and_salt_rules_give_the_spec_codes() {
         let is_ack = tl::enums::MsgsAck::from_bytes(&m.body).is_ok();
         assert_eq!(m.seq_no % 2 == 1, !is_ack, "{m:?}");
     }
-    assert_eq!(replies.iter().find(|m| m.body == pong_bytes(&pong)).unwrap().msg_id % 4, 1);
+    assert_eq!(
+        replies
+            .iter()
+            .find(|m| m.body == pong_bytes(&pong))
+            .unwrap()
+            .msg_id
+            % 4,
+        1
+    );
 
     // The same msg_id again is a duplicate: ignored (only acknowledged), never answered twice.
     let replies = send(&mut raw, &mut conn, salt, id, 1, &ping);
-    assert!(replies.iter().all(|m| tl::enums::Pong::from_bytes(&m.body).is_err()), "{replies:?}");
+    assert!(
+        replies
+            .iter()
+            .all(|m| tl::enums::Pong::from_bytes(&m.body).is_err()),
+        "{replies:?}"
+    );
 
     // A container nested in a container is refused (64).
     let inner = service::container(&[(client_msg_id(now, 7), 1, ping.clone())]);
@@ -387,12 +483,18 @@ fn service_requests_are_answered() {
         next += 1;
         let id = client_msg_id(now, next);
         let mut out = Vec::new();
-        conn.receive(&raw.packet(salt, id, 1, &body, quick_ack), now, &mut out).unwrap();
+        conn.receive(&raw.packet(salt, id, 1, &body, quick_ack), now, &mut out)
+            .unwrap();
         (id, raw.open(&out))
     };
 
     // get_future_salts: a bare future_salts (never inside rpc_result), with valid salts.
-    let (id, (_, replies)) = send(&mut raw, &mut conn, tl::functions::GetFutureSalts { num: 3 }.to_bytes(), false);
+    let (id, (_, replies)) = send(
+        &mut raw,
+        &mut conn,
+        tl::functions::GetFutureSalts { num: 3 }.to_bytes(),
+        false,
+    );
     let salts = replies
         .iter()
         .find_map(|m| tl::enums::FutureSalts::from_bytes(&m.body).ok())
@@ -403,7 +505,12 @@ fn service_requests_are_answered() {
     assert_eq!(salts.salts.0[0].salt, salt);
 
     // A quick-ack request gets its token at the transport level.
-    let (_, (quick_acks, _)) = send(&mut raw, &mut conn, tl::functions::Ping { ping_id: 1 }.to_bytes(), true);
+    let (_, (quick_acks, _)) = send(
+        &mut raw,
+        &mut conn,
+        tl::functions::Ping { ping_id: 1 }.to_bytes(),
+        true,
+    );
     assert_eq!(quick_acks.len(), 1);
     assert!(quick_acks[0] & 0x8000_0000 != 0);
 
@@ -429,7 +536,12 @@ fn service_requests_are_answered() {
     assert_eq!(info.info[1..], [2, 3]);
 
     // destroy_session of another (unknown) session: destroy_session_none.
-    let (_, (_, replies)) = send(&mut raw, &mut conn, tl::functions::DestroySession { session_id: 99 }.to_bytes(), false);
+    let (_, (_, replies)) = send(
+        &mut raw,
+        &mut conn,
+        tl::functions::DestroySession { session_id: 99 }.to_bytes(),
+        false,
+    );
     assert!(replies.iter().any(|m| matches!(
         tl::enums::DestroySessionRes::from_bytes(&m.body),
         Ok(tl::enums::DestroySessionRes::DestroySessionNone(n)) if n.session_id == 99
@@ -437,12 +549,17 @@ fn service_requests_are_answered() {
 
     // A gzip_packed request is inflated and answered.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut encoder, &tl::functions::help::GetNearestDc {}.to_bytes()).unwrap();
+    std::io::Write::write_all(
+        &mut encoder,
+        &tl::functions::help::GetNearestDc {}.to_bytes(),
+    )
+    .unwrap();
     let mut packed = service::GZIP_PACKED.to_le_bytes().to_vec();
     encoder.finish().unwrap().serialize(&mut packed);
     let (id, (_, replies)) = send(&mut raw, &mut conn, packed, false);
     let answered = replies.iter().any(|m| {
-        service::constructor_of(&m.body) == Some(service::RPC_RESULT) && m.body[4..12] == id.to_le_bytes()
+        service::constructor_of(&m.body) == Some(service::RPC_RESULT)
+            && m.body[4..12] == id.to_le_bytes()
     });
     assert!(answered, "{replies:?}");
 }
@@ -461,11 +578,18 @@ fn ping_delay_disconnect_closes_when_the_deadline_passes() {
     }
     .to_bytes();
     let mut out = Vec::new();
-    conn.receive(&raw.packet(salt, client_msg_id(now, 1), 1, &body, false), now, &mut out)
-        .unwrap();
+    conn.receive(
+        &raw.packet(salt, client_msg_id(now, 1), 1, &body, false),
+        now,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(conn.deadline(), Some(now + 75_000));
     conn.on_timer(now + 74_000).expect("still open");
-    assert!(matches!(conn.on_timer(now + 75_000), Err(Closed::PingTimeout)));
+    assert!(matches!(
+        conn.on_timer(now + 75_000),
+        Err(Closed::PingTimeout)
+    ));
 }
 
 proptest::proptest! {
@@ -496,8 +620,10 @@ fn cluster_cached() -> Arc<Cluster> {
 #[test]
 fn documented_req_pq_multi_sample_gets_res_pq() {
     let sample: [u8; 40] = [
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0xD1, 0x0C, 0x00, 0x21, 0xA9, 0x72, 0x68, //
-        0x14, 0x00, 0x00, 0x00, 0xF1, 0x8E, 0x7E, 0xBE, 0x75, 0xE6, 0x22, 0xF3, 0xBC, 0x7D, 0x71, 0x46, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0xD1, 0x0C, 0x00, 0x21, 0xA9, 0x72,
+        0x68, //
+        0x14, 0x00, 0x00, 0x00, 0xF1, 0x8E, 0x7E, 0xBE, 0x75, 0xE6, 0x22, 0xF3, 0xBC, 0x7D, 0x71,
+        0x46, //
         0x32, 0xB8, 0x33, 0x82, 0x1F, 0xD7, 0xBB, 0x0C,
     ];
     let mut wire = vec![0xef, (sample.len() / 4) as u8];
@@ -511,6 +637,10 @@ fn documented_req_pq_multi_sample_gets_res_pq() {
     assert_eq!(reply.len(), words * 4);
     assert_eq!(&reply[..8], &[0; 8], "auth_key_id 0: plaintext");
     assert_eq!(reply[8] & 3, 1, "a response's msg_id is 1 mod 4");
-    assert_eq!(u32::from_le_bytes(reply[20..24].try_into().unwrap()), 0x05162463, "resPQ");
+    assert_eq!(
+        u32::from_le_bytes(reply[20..24].try_into().unwrap()),
+        0x05162463,
+        "resPQ"
+    );
     assert_eq!(&reply[24..40], &sample[24..40], "nonce echoed");
 }

@@ -76,7 +76,9 @@ fn node_or_skip(test: &str) -> Option<NodeEnv> {
              Run `scripts/test` (it installs Node.js and runs `npm ci` in interop/node)."
         ),
         Err(reason) => {
-            eprintln!("{test}: skipped: {reason}; run scripts/test to set up and run the interop tests");
+            eprintln!(
+                "{test}: skipped: {reason}; run scripts/test to set up and run the interop tests"
+            );
             None
         }
     }
@@ -187,7 +189,11 @@ async fn gramjs_tcp_dh_handshake_getconfig() {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(run.success, "gramjs_handshake.js failed: {}", run.describe());
+    assert!(
+        run.success,
+        "gramjs_handshake.js failed: {}",
+        run.describe()
+    );
     let result = run
         .result()
         .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
@@ -196,7 +202,10 @@ async fn gramjs_tcp_dh_handshake_getconfig() {
     assert_eq!(result["dc"].as_u64(), Some(2));
     assert_eq!(result["port"].as_u64(), Some(port));
     assert_eq!(result["this_dc"].as_u64(), Some(2));
-    assert_eq!(result["unimplemented_error"], "400 METHOD_NOT_IMPLEMENTED_IN_MOCK");
+    assert_eq!(
+        result["unimplemented_error"],
+        "400 METHOD_NOT_IMPLEMENTED_IN_MOCK"
+    );
     eprintln!("gramjs result: {result}");
 }
 
@@ -226,7 +235,11 @@ async fn gramjs_wss(test: &str, transport: &str) {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(run.success, "gramjs_wss.js ({transport}) failed: {}", run.describe());
+    assert!(
+        run.success,
+        "gramjs_wss.js ({transport}) failed: {}",
+        run.describe()
+    );
     let result = run
         .result()
         .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
@@ -277,7 +290,12 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
                 .id
         };
         (
-            add("+15550301", "Grace", "grace_gramjs", Some("gramjs 2fa secret")),
+            add(
+                "+15550301",
+                "Grace",
+                "grace_gramjs",
+                Some("gramjs 2fa secret"),
+            ),
             add("+15550302", "Bob", "bob_gramjs", None),
         )
     };
@@ -299,12 +317,20 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
     .await;
     let _ = std::fs::remove_file(&ready_path);
 
-    assert!(run.success, "gramjs_login_messaging.js failed: {}", run.describe());
+    assert!(
+        run.success,
+        "gramjs_login_messaging.js failed: {}",
+        run.describe()
+    );
     let result = run
         .result()
         .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
     assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
-    assert_eq!(result["layer"].as_u64(), Some(198), "GramJS announces layer 198");
+    assert_eq!(
+        result["layer"].as_u64(),
+        Some(198),
+        "GramJS announces layer 198"
+    );
     assert_eq!(result["code_requests"].as_u64(), Some(1), "{result}");
     assert_eq!(result["password_requests"].as_u64(), Some(1), "{result}");
     assert_eq!(result["me"]["id"], me_id.to_string());
@@ -314,7 +340,10 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
     assert_eq!(result["peer"]["id"], peer_id.to_string());
 
     let sent_id = result["sent"]["id"].as_i64().expect("sent id");
-    let text = result["sent"]["text"].as_str().expect("sent text").to_string();
+    let text = result["sent"]["text"]
+        .as_str()
+        .expect("sent text")
+        .to_string();
     let history = result["history"].as_array().expect("history");
     let found = history
         .iter()

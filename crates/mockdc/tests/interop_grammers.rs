@@ -21,9 +21,10 @@ async fn grammers_gets_config_and_ping_with_a_pre_shared_key() {
     let (client, pool) = client_for(&dc, 2);
 
     // The first call goes out as invokeWithLayer(initConnection(...)).
-    let tl::enums::Config::Config(config) = within(client.invoke(&tl::functions::help::GetConfig {}))
-        .await
-        .expect("help.getConfig");
+    let tl::enums::Config::Config(config) =
+        within(client.invoke(&tl::functions::help::GetConfig {}))
+            .await
+            .expect("help.getConfig");
     assert_eq!(config.this_dc, 2);
     let mut ports: Vec<(i32, i32)> = config
         .dc_options
@@ -31,7 +32,12 @@ async fn grammers_gets_config_and_ping_with_a_pre_shared_key() {
         .map(|tl::enums::DcOption::Option(o)| (o.id, o.port))
         .collect();
     ports.sort();
-    let expected: Vec<(i32, i32)> = dc.ready_info().dcs.iter().map(|d| (d.id, d.port as i32)).collect();
+    let expected: Vec<(i32, i32)> = dc
+        .ready_info()
+        .dcs
+        .iter()
+        .map(|d| (d.id, d.port as i32))
+        .collect();
     assert_eq!(ports, expected);
 
     let tl::enums::Pong::Pong(pong) = within(client.invoke(&tl::functions::Ping { ping_id: 4242 }))
@@ -40,7 +46,9 @@ async fn grammers_gets_config_and_ping_with_a_pre_shared_key() {
     assert_eq!(pong.ping_id, 4242);
 
     // Several requests in flight at once travel in containers and come back matched.
-    let requests: Vec<_> = (0..20).map(|i| tl::functions::Ping { ping_id: i }).collect();
+    let requests: Vec<_> = (0..20)
+        .map(|i| tl::functions::Ping { ping_id: i })
+        .collect();
     let pings = requests.iter().map(|request| client.invoke(request));
     let pongs = within(futures_util::future::join_all(pings)).await;
     for (i, pong) in pongs.into_iter().enumerate() {
@@ -49,9 +57,10 @@ async fn grammers_gets_config_and_ping_with_a_pre_shared_key() {
     }
 
     // Another DC, on its own connection and key.
-    let tl::enums::NearestDc::Dc(nearest) = within(client.invoke_in_dc(1, &tl::functions::help::GetNearestDc {}))
-        .await
-        .expect("help.getNearestDc on DC 1");
+    let tl::enums::NearestDc::Dc(nearest) =
+        within(client.invoke_in_dc(1, &tl::functions::help::GetNearestDc {}))
+            .await
+            .expect("help.getNearestDc on DC 1");
     assert_eq!(nearest.this_dc, 1);
 
     // A method the mock does not implement is a clear RPC error, and the connection lives on.

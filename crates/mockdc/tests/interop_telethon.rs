@@ -61,7 +61,9 @@ fn python_or_skip(test: &str) -> Option<PathBuf> {
              Run `scripts/test` (it creates .venv and installs interop/python/requirements.txt)."
         ),
         Err(reason) => {
-            eprintln!("{test}: skipped: {reason}; run scripts/test to set up and run the interop tests");
+            eprintln!(
+                "{test}: skipped: {reason}; run scripts/test to set up and run the interop tests"
+            );
             None
         }
     }
@@ -135,7 +137,8 @@ async fn run_script(program: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> Sc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
-    let Some(python) = python_or_skip("telethon_dh_handshake_getconfig_ping_and_unimplemented") else {
+    let Some(python) = python_or_skip("telethon_dh_handshake_getconfig_ping_and_unimplemented")
+    else {
         return;
     };
     let dc = MockDc::start(MockDcConfig {
@@ -159,7 +162,11 @@ async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(run.success, "telethon_handshake.py failed: {}", run.describe());
+    assert!(
+        run.success,
+        "telethon_handshake.py failed: {}",
+        run.describe()
+    );
     let result = run
         .result()
         .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
@@ -168,10 +175,18 @@ async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
     let dcs = result["dcs"].as_array().expect("dcs array");
     assert_eq!(dcs.len(), 2, "{}", run.describe());
     for (entry, expected_id) in dcs.iter().zip([1u64, 2]) {
-        assert_eq!(entry["dc"].as_u64(), Some(expected_id), "{}", run.describe());
+        assert_eq!(
+            entry["dc"].as_u64(),
+            Some(expected_id),
+            "{}",
+            run.describe()
+        );
         assert_eq!(entry["ok"], Value::Bool(true), "{}", run.describe());
         assert_eq!(entry["this_dc"].as_u64(), Some(expected_id));
-        assert_eq!(entry["unimplemented_error"], "400 METHOD_NOT_IMPLEMENTED_IN_MOCK");
+        assert_eq!(
+            entry["unimplemented_error"],
+            "400 METHOD_NOT_IMPLEMENTED_IN_MOCK"
+        );
         let port = ready["dcs"]
             .as_array()
             .and_then(|all| all.iter().find(|d| d["id"].as_u64() == Some(expected_id)))
@@ -186,7 +201,8 @@ async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
 /// private message to a second Telethon client, and that client's `events.NewMessage` handler fires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telethon_login_with_2fa_then_message_between_two_clients() {
-    let Some(python) = python_or_skip("telethon_login_with_2fa_then_message_between_two_clients") else {
+    let Some(python) = python_or_skip("telethon_login_with_2fa_then_message_between_two_clients")
+    else {
         return;
     };
     let dc = MockDc::start(MockDcConfig {
@@ -239,7 +255,11 @@ async fn telethon_login_with_2fa_then_message_between_two_clients() {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(run.success, "telethon_messaging.py failed: {}", run.describe());
+    assert!(
+        run.success,
+        "telethon_messaging.py failed: {}",
+        run.describe()
+    );
     let result = run
         .result()
         .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
@@ -249,7 +269,12 @@ async fn telethon_login_with_2fa_then_message_between_two_clients() {
     assert_eq!(result["a_id"].as_i64(), Some(id_a), "{}", run.describe());
     assert_eq!(result["b_id"].as_i64(), Some(id_b), "{}", run.describe());
     assert_eq!(result["resolved_b"]["id"].as_i64(), Some(id_b));
-    assert_eq!(result["event"]["sender_id"].as_i64(), Some(id_a), "{}", run.describe());
+    assert_eq!(
+        result["event"]["sender_id"].as_i64(),
+        Some(id_a),
+        "{}",
+        run.describe()
+    );
     assert!(
         result["event"]["text"]
             .as_str()

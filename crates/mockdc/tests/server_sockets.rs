@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use telegate_mockdc::server::{MockDc, MockDcConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use telegate_mockdc::server::{MockDc, MockDcConfig};
 
 /// A minimal HTTP/1.1 exchange (the mock's control API is plain JSON over HTTP).
 async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
@@ -20,12 +20,20 @@ async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, 
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
     let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[tokio::test]
 async fn control_api_registers_keys_and_names_bad_input() {
-    let dc = MockDc::start(MockDcConfig { dcs: 3, ..Default::default() }).await.unwrap();
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let url = dc.ready_info().control_url.clone();
 
     let (status, body) = http(&url, "POST", "/v1/auth-keys", r#"{"dc_id":2}"#).await;
@@ -37,11 +45,20 @@ async fn control_api_registers_keys_and_names_bad_input() {
 
     let (status, body) = http(&url, "POST", "/v1/auth-keys", r#"{"dc_id":9}"#).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("dc_id 9"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("dc_id 9"),
+        "{body}"
+    );
 
     let (status, body) = http(&url, "POST", "/v1/auth-keys", r#"{"dc":2"#).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().starts_with("invalid JSON body"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body"),
+        "{body}"
+    );
 
     let (status, body) = http(&url, "GET", "/v1/info", "").await;
     assert_eq!(status, 200);
@@ -66,18 +83,31 @@ async fn state_dir_keeps_the_rsa_key_and_registered_keys() {
     let second = MockDc::start(config).await.unwrap();
     assert_eq!(second.ready_info().rsa.fingerprint, fingerprint);
     let id = telegate_mockdc::crypto::AuthKey::from_bytes(key).id();
-    assert!(second.cluster().key(2, id).is_some(), "registered key survived the restart");
-    assert!(second.cluster().key(1, id).is_none(), "keys stay on their DC");
+    assert!(
+        second.cluster().key(2, id).is_some(),
+        "registered key survived the restart"
+    );
+    assert!(
+        second.cluster().key(1, id).is_none(),
+        "keys stay on their DC"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("auth_keys.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("auth_keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "key file readable by its owner only");
     }
     second.shutdown().await;
 
     // A corrupted state file is refused with a message that names it.
-    std::fs::write(dir.join("auth_keys.json"), r#"[{"dc_id":1,"auth_key":"abc"}]"#).unwrap();
+    std::fs::write(
+        dir.join("auth_keys.json"),
+        r#"[{"dc_id":1,"auth_key":"abc"}]"#,
+    )
+    .unwrap();
     let error = MockDc::start(MockDcConfig {
         dcs: 2,
         state_dir: Some(dir.clone()),
@@ -92,7 +122,12 @@ async fn state_dir_keeps_the_rsa_key_and_registered_keys() {
 
 #[tokio::test]
 async fn garbage_closes_only_the_offending_connection() {
-    let dc = MockDc::start(MockDcConfig { dcs: 1, ..Default::default() }).await.unwrap();
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let port = dc.ready_info().dcs[0].port;
     let addr = ("127.0.0.1", port);
 
@@ -102,7 +137,9 @@ async fn garbage_closes_only_the_offending_connection() {
     bad_crc.extend_from_slice(&0u32.to_le_bytes());
     bad_crc.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
     let huge_len = [0xee, 0xee, 0xee, 0xee, 0xf0, 0xff, 0xff, 0x7f];
-    let random_header: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+    let random_header: Vec<u8> = (0..64u8)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
     for garbage in [bad_crc, huge_len.to_vec(), random_header] {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(&garbage).await.unwrap();
@@ -125,7 +162,11 @@ async fn garbage_closes_only_the_offending_connection() {
     body.extend_from_slice(&[7u8; 16]);
     let mut message = Vec::new();
     message.extend_from_slice(&0i64.to_le_bytes());
-    let msg_id = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64) << 32;
+    let msg_id = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64)
+        << 32;
     message.extend_from_slice(&msg_id.to_le_bytes());
     message.extend_from_slice(&(body.len() as u32).to_le_bytes());
     message.extend_from_slice(&body);
@@ -134,11 +175,18 @@ async fn garbage_closes_only_the_offending_connection() {
     frame.extend_from_slice(&message);
     stream.write_all(&frame).await.unwrap();
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len))
+        .await
+        .unwrap()
+        .unwrap();
     let mut reply = vec![0u8; u32::from_le_bytes(len) as usize];
     stream.read_exact(&mut reply).await.unwrap();
     assert_eq!(&reply[..8], &[0; 8], "plaintext reply");
-    assert_eq!(u32::from_le_bytes(reply[20..24].try_into().unwrap()), 0x05162463, "resPQ");
+    assert_eq!(
+        u32::from_le_bytes(reply[20..24].try_into().unwrap()),
+        0x05162463,
+        "resPQ"
+    );
     assert_eq!(&reply[24..40], &[7u8; 16], "nonce echoed");
     dc.shutdown().await;
 }

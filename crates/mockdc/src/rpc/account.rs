@@ -1,18 +1,12 @@
 //! Logins, authorizations and users: `auth.*`, `account.getPassword/getAuthorizations/...`,
 //! `users.*`, `contacts.resolveUsername`, `updates.getState`.
 
-use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serializable};
+use grammers_tl_types::{self as tl, Cursor, Identifiable, Serializable};
 
 use super::encode::{self, Layered};
-use super::{CallContext, Handled};
+use super::{decode, CallContext, Handled};
 use crate::srp;
 use crate::world::{Fail, SignIn, World};
-
-/// Decodes a request's fields (the constructor id was read already); a malformed request is
-/// Telegram's INPUT_FETCH_ERROR.
-fn decode<T: Deserializable>(cursor: &mut Cursor) -> Result<T, Fail> {
-    T::deserialize(cursor).map_err(|_| Fail::new(400, "INPUT_FETCH_ERROR"))
-}
 
 /// `auth.authorization` for a user who just logged in, in the client's layer.
 pub(super) fn authorization(world: &World, user_id: i64, layer: Option<i32>) -> Vec<u8> {
@@ -126,7 +120,8 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let tl::enums::InputCheckPasswordSrp::Srp(proof) = request.password else {
                 return Err(Fail::new(400, "PASSWORD_HASH_INVALID"));
             };
-            let user_id = world.check_password(dc_id, key_id, proof.srp_id, &proof.a, &proof.m1, now)?;
+            let user_id =
+                world.check_password(dc_id, key_id, proof.srp_id, &proof.a, &proof.m1, now)?;
             Ok(authorization(world, user_id, layer))
         })(),
         auth::ImportBotAuthorization::CONSTRUCTOR_ID => (|| {
@@ -179,10 +174,12 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     })
                 })
                 .collect();
-            Ok(tl::enums::account::Authorizations::Authorizations(tl::types::account::Authorizations {
-                authorization_ttl_days: 180,
-                authorizations,
-            })
+            Ok(tl::enums::account::Authorizations::Authorizations(
+                tl::types::account::Authorizations {
+                    authorization_ttl_days: 180,
+                    authorizations,
+                },
+            )
             .to_bytes())
         })(),
         users::GetUsers::CONSTRUCTOR_ID => (|| {
@@ -203,12 +200,14 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let viewer = world.user_of(key_id)?;
             let target = resolve_input_user(world, viewer, &request.id)?;
             let user = world.user(target).expect("resolved");
-            Ok(tl::enums::users::UserFull::Full(tl::types::users::UserFull {
-                full_user: encode::user_full(user),
-                chats: Vec::new(),
-                users: vec![encode::user(world, viewer, user)],
-            })
-            .encode_for(layer))
+            Ok(
+                tl::enums::users::UserFull::Full(tl::types::users::UserFull {
+                    full_user: encode::user_full(user),
+                    chats: Vec::new(),
+                    users: vec![encode::user(world, viewer, user)],
+                })
+                .encode_for(layer),
+            )
         })(),
         contacts::ResolveUsername::CONSTRUCTOR_ID => (|| {
             let request: contacts::ResolveUsername = decode(cursor)?;
@@ -216,12 +215,14 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let user = world
                 .user_by_username(&request.username)
                 .ok_or_else(|| Fail::new(400, "USERNAME_NOT_OCCUPIED"))?;
-            Ok(tl::enums::contacts::ResolvedPeer::Peer(tl::types::contacts::ResolvedPeer {
-                peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: user.id }),
-                chats: Vec::new(),
-                users: vec![encode::user(world, viewer, user)],
-            })
-            .encode_for(layer))
+            Ok(
+                tl::enums::contacts::ResolvedPeer::Peer(tl::types::contacts::ResolvedPeer {
+                    peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: user.id }),
+                    chats: Vec::new(),
+                    users: vec![encode::user(world, viewer, user)],
+                })
+                .encode_for(layer),
+            )
         })(),
         _ => return None,
     })
@@ -237,10 +238,17 @@ fn input_user_id(input: &tl::enums::InputUser) -> Option<i64> {
 
 /// An `InputUser` as the viewer may name it: itself, or an id with the access hash the viewer
 /// was given (USER_ID_INVALID otherwise, as Telegram answers a wrong hash).
-pub(super) fn resolve_input_user(world: &World, viewer: i64, input: &tl::enums::InputUser) -> Result<i64, Fail> {
+pub(super) fn resolve_input_user(
+    world: &World,
+    viewer: i64,
+    input: &tl::enums::InputUser,
+) -> Result<i64, Fail> {
     match input {
         tl::enums::InputUser::UserSelf => Ok(viewer),
-        tl::enums::InputUser::User(u) if world.user(u.user_id).is_some() && world.access_hash(viewer, u.user_id) == u.access_hash => {
+        tl::enums::InputUser::User(u)
+            if world.user(u.user_id).is_some()
+                && world.access_hash(viewer, u.user_id) == u.access_hash =>
+        {
             Ok(u.user_id)
         }
         _ => Err(Fail::new(400, "USER_ID_INVALID")),
@@ -249,7 +257,12 @@ pub(super) fn resolve_input_user(world: &World, viewer: i64, input: &tl::enums::
 
 fn algo(salt1: Vec<u8>, salt2: Vec<u8>, g: i32, p: Vec<u8>) -> tl::enums::PasswordKdfAlgo {
     tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(
-        tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow { salt1, salt2, g, p },
+        tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow {
+            salt1,
+            salt2,
+            g,
+            p,
+        },
     )
 }
 
@@ -259,9 +272,11 @@ fn new_algo() -> tl::enums::PasswordKdfAlgo {
 }
 
 fn new_secure_algo() -> tl::enums::SecurePasswordKdfAlgo {
-    tl::enums::SecurePasswordKdfAlgo::Pbkdf2Hmacsha512iter100000(tl::types::SecurePasswordKdfAlgoPbkdf2Hmacsha512iter100000 {
-        salt: random_bytes(8),
-    })
+    tl::enums::SecurePasswordKdfAlgo::Pbkdf2Hmacsha512iter100000(
+        tl::types::SecurePasswordKdfAlgoPbkdf2Hmacsha512iter100000 {
+            salt: random_bytes(8),
+        },
+    )
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {

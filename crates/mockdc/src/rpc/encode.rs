@@ -97,9 +97,9 @@ pub fn user(world: &World, viewer: i64, user: &User) -> tl::enums::User {
         username: user.username.clone(),
         phone: if is_self { user.phone.clone() } else { None },
         bot_info_version: user.bot.then_some(1),
-        status: (!user.bot).then_some(tl::enums::UserStatus::Recently(tl::types::UserStatusRecently {
-            by_me: false,
-        })),
+        status: (!user.bot).then_some(tl::enums::UserStatus::Recently(
+            tl::types::UserStatusRecently { by_me: false },
+        )),
         ..bare_user(user.id, Some(world.access_hash(viewer, user.id)))
     })
 }
@@ -406,8 +406,21 @@ mod tests {
                 .id
         };
         let (alice, bob) = (add("15550101", "Alice"), add("15550102", "Bob"));
-        let bold = tl::enums::MessageEntity::Bold(tl::types::MessageEntityBold { offset: 0, length: 5 });
-        let sent = world.send_message(alice, bob, "hello layers", vec![bold], 7, None, 1_700_000_000).unwrap();
+        let bold = tl::enums::MessageEntity::Bold(tl::types::MessageEntityBold {
+            offset: 0,
+            length: 5,
+        });
+        let sent = world
+            .send_message(
+                alice,
+                bob,
+                "hello layers",
+                vec![bold],
+                7,
+                None,
+                1_700_000_000,
+            )
+            .unwrap();
         (world, alice, bob, sent.sender_id)
     }
 
@@ -440,8 +453,20 @@ mod tests {
             panic!("not a user")
         };
         assert_eq!(
-            (u.id, u.is_self, u.first_name.as_deref(), u.username.as_deref(), u.phone.as_deref()),
-            (alice, true, Some("Alice"), Some("alice_layers"), Some("15550101"))
+            (
+                u.id,
+                u.is_self,
+                u.first_name.as_deref(),
+                u.username.as_deref(),
+                u.phone.as_deref()
+            ),
+            (
+                alice,
+                true,
+                Some("Alice"),
+                Some("alice_layers"),
+                Some("15550101")
+            )
         );
         assert_eq!(u.access_hash, Some(world.access_hash(alice, alice)));
 
@@ -455,20 +480,44 @@ mod tests {
         let h230 = history.encode_for(Some(230));
         let h198 = history.encode_for(Some(198));
         assert_eq!(ctor(&h230), tl::types::messages::Messages::CONSTRUCTOR_ID);
-        assert_eq!(ctor(&h198), tl198::types::messages::Messages::CONSTRUCTOR_ID);
-        assert_eq!(tl::enums::messages::Messages::from_bytes(&h230).unwrap(), history);
-        let tl198::enums::messages::Messages::Messages(h) = tl198::enums::messages::Messages::from_bytes(&h198).unwrap() else {
+        assert_eq!(
+            ctor(&h198),
+            tl198::types::messages::Messages::CONSTRUCTOR_ID
+        );
+        assert_eq!(
+            tl::enums::messages::Messages::from_bytes(&h230).unwrap(),
+            history
+        );
+        let tl198::enums::messages::Messages::Messages(h) =
+            tl198::enums::messages::Messages::from_bytes(&h198).unwrap()
+        else {
             panic!("not messages.messages")
         };
-        let tl198::enums::Message::Message(msg) = &h.messages[0] else { panic!("not a message") };
-        assert_eq!((msg.id, msg.out, msg.message.as_str(), msg.date), (id, true, "hello layers", 1_700_000_000));
-        assert_eq!(msg.peer_id, tl198::enums::Peer::User(tl198::types::PeerUser { user_id: bob }));
+        let tl198::enums::Message::Message(msg) = &h.messages[0] else {
+            panic!("not a message")
+        };
+        assert_eq!(
+            (msg.id, msg.out, msg.message.as_str(), msg.date),
+            (id, true, "hello layers", 1_700_000_000)
+        );
+        assert_eq!(
+            msg.peer_id,
+            tl198::enums::Peer::User(tl198::types::PeerUser { user_id: bob })
+        );
         assert_eq!(
             msg.entities,
-            Some(vec![tl198::enums::MessageEntity::Bold(tl198::types::MessageEntityBold { offset: 0, length: 5 })])
+            Some(vec![tl198::enums::MessageEntity::Bold(
+                tl198::types::MessageEntityBold {
+                    offset: 0,
+                    length: 5
+                }
+            )])
         );
         assert_eq!(h.users.len(), 2);
-        assert!(h.users.iter().all(|u| matches!(u, tl198::enums::User::User(_))));
+        assert!(h
+            .users
+            .iter()
+            .all(|u| matches!(u, tl198::enums::User::User(_))));
 
         // dialog inside messages.dialogs: the container's id is the same, the dialog's is not.
         let d = world.dialogs(alice, 0, 0, 10).0;
@@ -480,14 +529,32 @@ mod tests {
         });
         let d230 = dialogs.encode_for(Some(230));
         let d198 = dialogs.encode_for(Some(198));
-        assert_eq!(ctor(&d230), ctor(&d198), "messages.dialogs is the same in both layers");
-        assert_eq!(ctor(&d198[12..]), tl198::types::Dialog::CONSTRUCTOR_ID, "constructor, vector id, count, first dialog");
+        assert_eq!(
+            ctor(&d230),
+            ctor(&d198),
+            "messages.dialogs is the same in both layers"
+        );
+        assert_eq!(
+            ctor(&d198[12..]),
+            tl198::types::Dialog::CONSTRUCTOR_ID,
+            "constructor, vector id, count, first dialog"
+        );
         assert_eq!(ctor(&d230[12..]), tl::types::Dialog::CONSTRUCTOR_ID);
-        let tl198::enums::messages::Dialogs::Dialogs(back) = tl198::enums::messages::Dialogs::from_bytes(&d198).unwrap() else {
+        let tl198::enums::messages::Dialogs::Dialogs(back) =
+            tl198::enums::messages::Dialogs::from_bytes(&d198).unwrap()
+        else {
             panic!("not messages.dialogs")
         };
-        let tl198::enums::Dialog::Dialog(first) = &back.dialogs[0] else { panic!("not a dialog") };
-        assert_eq!((first.top_message, first.peer.clone()), (id, tl198::enums::Peer::User(tl198::types::PeerUser { user_id: bob })));
+        let tl198::enums::Dialog::Dialog(first) = &back.dialogs[0] else {
+            panic!("not a dialog")
+        };
+        assert_eq!(
+            (first.top_message, first.peer.clone()),
+            (
+                id,
+                tl198::enums::Peer::User(tl198::types::PeerUser { user_id: bob })
+            )
+        );
 
         // userFull (inside users.userFull, whose id is the same).
         let full = tl::enums::users::UserFull::Full(tl::types::users::UserFull {
@@ -497,14 +564,22 @@ mod tests {
         });
         let f198 = full.encode_for(Some(198));
         assert_eq!(ctor(&f198[4..]), tl198::types::UserFull::CONSTRUCTOR_ID);
-        assert_eq!(ctor(&full.encode_for(Some(230))[4..]), tl::types::UserFull::CONSTRUCTOR_ID);
-        let tl198::enums::users::UserFull::Full(f) = tl198::enums::users::UserFull::from_bytes(&f198).unwrap();
+        assert_eq!(
+            ctor(&full.encode_for(Some(230))[4..]),
+            tl::types::UserFull::CONSTRUCTOR_ID
+        );
+        let tl198::enums::users::UserFull::Full(f) =
+            tl198::enums::users::UserFull::from_bytes(&f198).unwrap();
         let tl198::enums::UserFull::Full(fu) = &f.full_user;
         assert_eq!(fu.id, bob);
 
         // updates carrying updateNewMessage: the message inside is rewritten.
         let updates = tl::enums::Updates::Updates(tl::types::Updates {
-            updates: vec![tl::enums::Update::NewMessage(tl::types::UpdateNewMessage { message: m, pts: 1, pts_count: 1 })],
+            updates: vec![tl::enums::Update::NewMessage(tl::types::UpdateNewMessage {
+                message: m,
+                pts: 1,
+                pts_count: 1,
+            })],
             users: vec![me],
             chats: Vec::new(),
             date: 1,
@@ -513,8 +588,16 @@ mod tests {
         let p198 = push_of(updates.clone())(Some(198));
         let p230 = push_of(updates.clone())(Some(230));
         assert_eq!(p230, updates.to_bytes());
-        let tl198::enums::Updates::Updates(up) = tl198::enums::Updates::from_bytes(&p198).unwrap() else { panic!("not updates") };
-        assert!(matches!(&up.updates[0], tl198::enums::Update::NewMessage(n) if n.message.id() == id));
-        assert!(tl198::enums::Updates::from_bytes(&p230).is_err(), "a 230 message inside is not readable at 198");
+        let tl198::enums::Updates::Updates(up) = tl198::enums::Updates::from_bytes(&p198).unwrap()
+        else {
+            panic!("not updates")
+        };
+        assert!(
+            matches!(&up.updates[0], tl198::enums::Update::NewMessage(n) if n.message.id() == id)
+        );
+        assert!(
+            tl198::enums::Updates::from_bytes(&p230).is_err(),
+            "a 230 message inside is not readable at 198"
+        );
     }
 }

@@ -3,29 +3,33 @@
 
 use std::sync::Arc;
 
-use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serializable};
+use grammers_tl_types::{self as tl, Cursor, Identifiable, Serializable};
 
-use super::{CallContext, Handled};
+use super::{decode, CallContext, Handled};
 use crate::world::login::LoginTokenState;
-use crate::world::{Fail, World};
-
-fn decode<T: Deserializable>(cursor: &mut Cursor) -> Result<T, Fail> {
-    T::deserialize(cursor).map_err(|_| Fail::new(400, "INPUT_FETCH_ERROR"))
-}
+use crate::world::World;
 
 fn login_token(world: &World, state: LoginTokenState, layer: Option<i32>) -> Vec<u8> {
     match state {
-        LoginTokenState::Waiting { token, expires } => tl::enums::auth::LoginToken::Token(tl::types::auth::LoginToken {
-            expires: expires as i32,
-            token,
-        })
-        .to_bytes(),
+        LoginTokenState::Waiting { token, expires } => {
+            tl::enums::auth::LoginToken::Token(tl::types::auth::LoginToken {
+                expires: expires as i32,
+                token,
+            })
+            .to_bytes()
+        }
         LoginTokenState::MigrateTo { dc_id, token } => {
-            tl::enums::auth::LoginToken::MigrateTo(tl::types::auth::LoginTokenMigrateTo { dc_id, token }).to_bytes()
+            tl::enums::auth::LoginToken::MigrateTo(tl::types::auth::LoginTokenMigrateTo {
+                dc_id,
+                token,
+            })
+            .to_bytes()
         }
         LoginTokenState::Success(user_id) => {
             // loginTokenSuccess wraps an auth.authorization: reuse its (layer-aware) encoding.
-            let mut out = tl::types::auth::LoginTokenSuccess::CONSTRUCTOR_ID.to_le_bytes().to_vec();
+            let mut out = tl::types::auth::LoginTokenSuccess::CONSTRUCTOR_ID
+                .to_le_bytes()
+                .to_vec();
             out.extend(super::account::authorization(world, user_id, layer));
             out
         }
@@ -73,36 +77,48 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let request: auth::AcceptLoginToken = decode(cursor)?;
             let me = world.user_of(key_id)?;
             accepted_for = Some(world.accept_login_token(me, &request.token, now as i64)?);
-            Ok(tl::enums::Authorization::Authorization(tl::types::Authorization {
-                current: false,
-                official_app: false,
-                password_pending: false,
-                encrypted_requests_disabled: false,
-                call_requests_disabled: false,
-                unconfirmed: false,
-                hash: 0,
-                device_model: "mock".into(),
-                platform: "mock".into(),
-                system_version: "1".into(),
-                api_id: 0,
-                app_name: "mock".into(),
-                app_version: "1".into(),
-                date_created: now,
-                date_active: now,
-                ip: "127.0.0.1".into(),
-                country: "NL".into(),
-                region: "".into(),
-            })
-            .to_bytes())
+            Ok(
+                tl::enums::Authorization::Authorization(tl::types::Authorization {
+                    current: false,
+                    official_app: false,
+                    password_pending: false,
+                    encrypted_requests_disabled: false,
+                    call_requests_disabled: false,
+                    unconfirmed: false,
+                    hash: 0,
+                    device_model: "mock".into(),
+                    platform: "mock".into(),
+                    system_version: "1".into(),
+                    api_id: 0,
+                    app_name: "mock".into(),
+                    app_version: "1".into(),
+                    date_created: now,
+                    date_active: now,
+                    ip: "127.0.0.1".into(),
+                    country: "NL".into(),
+                    region: "".into(),
+                })
+                .to_bytes(),
+            )
         })(),
         auth::ExportAuthorization::CONSTRUCTOR_ID => (|| {
             let request: auth::ExportAuthorization = decode(cursor)?;
-            let (id, bytes) = world.export_authorization(key_id, dc_id, request.dc_id, dc_count, now as i64)?;
-            Ok(tl::enums::auth::ExportedAuthorization::Authorization(tl::types::auth::ExportedAuthorization { id, bytes }).to_bytes())
+            let (id, bytes) =
+                world.export_authorization(key_id, dc_id, request.dc_id, dc_count, now as i64)?;
+            Ok(tl::enums::auth::ExportedAuthorization::Authorization(
+                tl::types::auth::ExportedAuthorization { id, bytes },
+            )
+            .to_bytes())
         })(),
         auth::ImportAuthorization::CONSTRUCTOR_ID => (|| {
             let request: auth::ImportAuthorization = decode(cursor)?;
-            let user_id = world.import_authorization(dc_id, key_id, request.id, &request.bytes, now as i64)?;
+            let user_id = world.import_authorization(
+                dc_id,
+                key_id,
+                request.id,
+                &request.bytes,
+                now as i64,
+            )?;
             Ok(super::account::authorization(world, user_id, layer))
         })(),
         _ => return None,

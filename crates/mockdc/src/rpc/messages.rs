@@ -6,10 +6,10 @@
 
 use std::collections::BTreeSet;
 
-use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable, Serializable};
+use grammers_tl_types::{self as tl, Cursor, Identifiable, Serializable};
 
 use super::encode::{self, Layered};
-use super::{CallContext, Handled};
+use super::{decode, CallContext, Handled};
 use crate::connection::PendingPush;
 use crate::world::messages::{Event, HistoryQuery, StoredMessage};
 use crate::world::{Fail, World};
@@ -19,27 +19,36 @@ pub const DIFFERENCE_LIMIT: usize = 100;
 /// ...and differenceTooLong when the client is further behind than this.
 pub const DIFFERENCE_TOO_LONG: usize = 10_000;
 
-fn decode<T: Deserializable>(cursor: &mut Cursor) -> Result<T, Fail> {
-    T::deserialize(cursor).map_err(|_| Fail::new(400, "INPUT_FETCH_ERROR"))
-}
-
 /// The user an `InputPeer` names, as `viewer` may name it. Groups and channels come later.
 fn resolve_peer(world: &World, viewer: i64, peer: &tl::enums::InputPeer) -> Result<i64, Fail> {
     match peer {
         tl::enums::InputPeer::PeerSelf => Ok(viewer),
-        tl::enums::InputPeer::User(u) if world.user(u.user_id).is_some() && world.access_hash(viewer, u.user_id) == u.access_hash => Ok(u.user_id),
+        tl::enums::InputPeer::User(u)
+            if world.user(u.user_id).is_some()
+                && world.access_hash(viewer, u.user_id) == u.access_hash =>
+        {
+            Ok(u.user_id)
+        }
         _ => Err(Fail::new(400, "PEER_ID_INVALID")),
     }
 }
 
-fn users_of<'a>(world: &World, viewer: i64, ids: impl IntoIterator<Item = &'a i64>) -> Vec<tl::enums::User> {
+fn users_of<'a>(
+    world: &World,
+    viewer: i64,
+    ids: impl IntoIterator<Item = &'a i64>,
+) -> Vec<tl::enums::User> {
     let ids: BTreeSet<i64> = ids.into_iter().copied().chain([viewer]).collect();
     ids.into_iter()
         .filter_map(|id| world.user(id).map(|u| encode::user(world, viewer, u)))
         .collect()
 }
 
-fn users_of_messages(world: &World, viewer: i64, messages: &[&StoredMessage]) -> Vec<tl::enums::User> {
+fn users_of_messages(
+    world: &World,
+    viewer: i64,
+    messages: &[&StoredMessage],
+) -> Vec<tl::enums::User> {
     let ids: Vec<i64> = messages
         .iter()
         .flat_map(|m| [m.peer, m.from].into_iter().chain(m.fwd_from.map(|f| f.0)))
@@ -63,11 +72,19 @@ fn state(world: &World, user_id: i64, now: i32) -> tl::enums::updates::State {
 }
 
 fn affected(pts: i32, pts_count: i32) -> Vec<u8> {
-    tl::enums::messages::AffectedMessages::Messages(tl::types::messages::AffectedMessages { pts, pts_count }).to_bytes()
+    tl::enums::messages::AffectedMessages::Messages(tl::types::messages::AffectedMessages {
+        pts,
+        pts_count,
+    })
+    .to_bytes()
 }
 
 /// `updates` wrapping some updates, with the users they mention.
-fn updates(updates: Vec<tl::enums::Update>, users: Vec<tl::enums::User>, date: i32) -> tl::enums::Updates {
+fn updates(
+    updates: Vec<tl::enums::Update>,
+    users: Vec<tl::enums::User>,
+    date: i32,
+) -> tl::enums::Updates {
     tl::enums::Updates::Updates(tl::types::Updates {
         updates,
         users,
@@ -112,8 +129,17 @@ fn short_message(m: &StoredMessage, pts: i32) -> tl::enums::Updates {
 /// The sender's other sessions get the compact `updateShortMessage`: they know the recipient.
 /// Recipients get `updates` with the users involved, so a client that never saw the sender can
 /// still resolve it (Telegram sends short updates only when the client knows every peer).
-fn push_new_message(ctx: &mut CallContext<'_>, world: &World, owner: i64, id: i32, pts: i32, skip_requester: bool) {
-    let Some(m) = world.message(owner, id) else { return };
+fn push_new_message(
+    ctx: &mut CallContext<'_>,
+    world: &World,
+    owner: i64,
+    id: i32,
+    pts: i32,
+    skip_requester: bool,
+) {
+    let Some(m) = world.message(owner, id) else {
+        return;
+    };
     let body = if m.fwd_from.is_some() || !m.out {
         let users = users_of_messages(world, owner, &[m]);
         updates(
@@ -145,7 +171,15 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let request: messages::SendMessage = decode(cursor)?;
             let me = world.user_of(key_id)?;
             let to = resolve_peer(world, me, &request.peer)?;
-            let sent = world.send_message(me, to, &request.message, request.entities.unwrap_or_default(), request.random_id, None, now)?;
+            let sent = world.send_message(
+                me,
+                to,
+                &request.message,
+                request.entities.unwrap_or_default(),
+                request.random_id,
+                None,
+                now,
+            )?;
             if !sent.duplicate {
                 push_new_message(ctx, world, me, sent.sender_id, sent.sender_pts, true);
                 if let Some((owner, their_id, their_pts)) = sent.recipient {
@@ -153,17 +187,21 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 }
             }
             let m = world.message(me, sent.sender_id);
-            Ok(tl::enums::Updates::UpdateShortSentMessage(tl::types::UpdateShortSentMessage {
-                out: true,
-                id: sent.sender_id,
-                pts: sent.sender_pts,
-                pts_count: 1,
-                date: sent.date,
-                media: None,
-                entities: m.filter(|m| !m.entities.is_empty()).map(|m| m.entities.clone()),
-                ttl_period: None,
-            })
-            .encode_for(layer))
+            Ok(
+                tl::enums::Updates::UpdateShortSentMessage(tl::types::UpdateShortSentMessage {
+                    out: true,
+                    id: sent.sender_id,
+                    pts: sent.sender_pts,
+                    pts_count: 1,
+                    date: sent.date,
+                    media: None,
+                    entities: m
+                        .filter(|m| !m.entities.is_empty())
+                        .map(|m| m.entities.clone()),
+                    ttl_period: None,
+                })
+                .encode_for(layer),
+            )
         })(),
         messages::ForwardMessages::CONSTRUCTOR_ID => (|| {
             let request: messages::ForwardMessages = decode(cursor)?;
@@ -181,17 +219,27 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     .cloned()
                     .ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))?;
                 let origin = original.fwd_from.unwrap_or((original.from, original.date));
-                let sent = world.send_message(me, to, &original.text, original.entities.clone(), *random_id, Some(origin), now)?;
+                let sent = world.send_message(
+                    me,
+                    to,
+                    &original.text,
+                    original.entities.clone(),
+                    *random_id,
+                    Some(origin),
+                    now,
+                )?;
                 result_updates.push(tl::enums::Update::MessageId(tl::types::UpdateMessageId {
                     id: sent.sender_id,
                     random_id: *random_id,
                 }));
                 if let Some(m) = world.message(me, sent.sender_id) {
-                    result_updates.push(tl::enums::Update::NewMessage(tl::types::UpdateNewMessage {
-                        message: encode::message(m),
-                        pts: sent.sender_pts,
-                        pts_count: 1,
-                    }));
+                    result_updates.push(tl::enums::Update::NewMessage(
+                        tl::types::UpdateNewMessage {
+                            message: encode::message(m),
+                            pts: sent.sender_pts,
+                            pts_count: 1,
+                        },
+                    ));
                 }
                 if !sent.duplicate {
                     push_new_message(ctx, world, me, sent.sender_id, sent.sender_pts, true);
@@ -211,15 +259,23 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 return Err(Fail::new(400, "MESSAGE_ID_INVALID"));
             }
             let text = request.message.unwrap_or_default();
-            let (pts, other) = world.edit_message(me, request.id, &text, request.entities.unwrap_or_default(), now)?;
+            let (pts, other) = world.edit_message(
+                me,
+                request.id,
+                &text,
+                request.entities.unwrap_or_default(),
+                now,
+            )?;
             let edit = |world: &World, owner: i64, id: i32, pts: i32| {
                 let m = world.message(owner, id).expect("edited message exists");
                 updates(
-                    vec![tl::enums::Update::EditMessage(tl::types::UpdateEditMessage {
-                        message: encode::message(m),
-                        pts,
-                        pts_count: 1,
-                    })],
+                    vec![tl::enums::Update::EditMessage(
+                        tl::types::UpdateEditMessage {
+                            message: encode::message(m),
+                            pts,
+                            pts_count: 1,
+                        },
+                    )],
                     users_of_messages(world, owner, &[m]),
                     now,
                 )
@@ -264,12 +320,14 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let (pts, other) = world.read_history(me, peer, request.max_id, now);
             if let Some((owner, max_id, their_pts)) = other {
                 let body = tl::enums::Updates::UpdateShort(tl::types::UpdateShort {
-                    update: tl::enums::Update::ReadHistoryOutbox(tl::types::UpdateReadHistoryOutbox {
-                        peer: encode::peer_user(me),
-                        max_id,
-                        pts: their_pts,
-                        pts_count: 1,
-                    }),
+                    update: tl::enums::Update::ReadHistoryOutbox(
+                        tl::types::UpdateReadHistoryOutbox {
+                            peer: encode::peer_user(me),
+                            max_id,
+                            pts: their_pts,
+                            pts_count: 1,
+                        },
+                    ),
                     date: now,
                 });
                 push(ctx, owner, false, body);
@@ -322,8 +380,16 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
         messages::GetDialogs::CONSTRUCTOR_ID => (|| {
             let request: messages::GetDialogs = decode(cursor)?;
             let me = world.user_of(key_id)?;
-            let (page, total) = world.dialogs(me, request.offset_date, request.offset_id, request.limit.max(0) as usize);
-            let tops: Vec<&StoredMessage> = page.iter().filter_map(|d| world.message(me, d.top_message)).collect();
+            let (page, total) = world.dialogs(
+                me,
+                request.offset_date,
+                request.offset_id,
+                request.limit.max(0) as usize,
+            );
+            let tops: Vec<&StoredMessage> = page
+                .iter()
+                .filter_map(|d| world.message(me, d.top_message))
+                .collect();
             let dialogs = page.iter().map(|d| encode::dialog(d)).collect();
             let messages = tops.iter().map(|m| encode::message(m)).collect();
             let users = users_of_messages(world, me, &tops);
@@ -360,14 +426,16 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     tops.extend(world.message(me, d.top_message));
                 }
             }
-            Ok(tl::enums::messages::PeerDialogs::Dialogs(tl::types::messages::PeerDialogs {
-                dialogs,
-                messages: tops.iter().map(|m| encode::message(m)).collect(),
-                chats: Vec::new(),
-                users: users_of_messages(world, me, &tops),
-                state: state(world, me, now),
-            })
-            .encode_for(layer))
+            Ok(
+                tl::enums::messages::PeerDialogs::Dialogs(tl::types::messages::PeerDialogs {
+                    dialogs,
+                    messages: tops.iter().map(|m| encode::message(m)).collect(),
+                    chats: Vec::new(),
+                    users: users_of_messages(world, me, &tops),
+                    state: state(world, me, now),
+                })
+                .encode_for(layer),
+            )
         })(),
         upd::GetState::CONSTRUCTOR_ID => (|| {
             let me = world.user_of(key_id)?;
@@ -384,7 +452,13 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
 
 /// messages.messages, or messagesSlice when the chat holds more than the page.
 /// In the client's `layer` (see [`encode::Layered`]).
-fn messages_result(world: &World, me: i64, page: &[&StoredMessage], total: usize, layer: Option<i32>) -> Vec<u8> {
+fn messages_result(
+    world: &World,
+    me: i64,
+    page: &[&StoredMessage],
+    total: usize,
+    layer: Option<i32>,
+) -> Vec<u8> {
     let messages: Vec<tl::enums::Message> = page.iter().map(|m| encode::message(m)).collect();
     let users = users_of_messages(world, me, page);
     if page.len() < total {
@@ -416,11 +490,16 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
     let (events, more) = match world.events_after(me, pts, DIFFERENCE_LIMIT, DIFFERENCE_TOO_LONG) {
         Ok(found) => found,
         Err(current) => {
-            return tl::enums::updates::Difference::TooLong(tl::types::updates::DifferenceTooLong { pts: current });
+            return tl::enums::updates::Difference::TooLong(
+                tl::types::updates::DifferenceTooLong { pts: current },
+            );
         }
     };
     if events.is_empty() {
-        return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty { date: now, seq: 0 });
+        return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
+            date: now,
+            seq: 0,
+        });
     }
     let mut new_messages = Vec::new();
     let mut mentioned: Vec<&StoredMessage> = Vec::new();
@@ -435,21 +514,29 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
             }
             Event::EditMessage(id) => {
                 if let Some(m) = world.message(me, *id) {
-                    other_updates.push(tl::enums::Update::EditMessage(tl::types::UpdateEditMessage {
-                        message: encode::message(m),
-                        pts: e.pts,
-                        pts_count: e.pts_count,
-                    }));
+                    other_updates.push(tl::enums::Update::EditMessage(
+                        tl::types::UpdateEditMessage {
+                            message: encode::message(m),
+                            pts: e.pts,
+                            pts_count: e.pts_count,
+                        },
+                    ));
                     mentioned.push(m);
                 }
             }
-            Event::DeleteMessages(ids) => other_updates.push(tl::enums::Update::DeleteMessages(tl::types::UpdateDeleteMessages {
-                messages: ids.clone(),
-                pts: e.pts,
-                pts_count: e.pts_count,
-            })),
-            Event::ReadInbox { peer, max_id, still_unread } => {
-                other_updates.push(tl::enums::Update::ReadHistoryInbox(tl::types::UpdateReadHistoryInbox {
+            Event::DeleteMessages(ids) => other_updates.push(tl::enums::Update::DeleteMessages(
+                tl::types::UpdateDeleteMessages {
+                    messages: ids.clone(),
+                    pts: e.pts,
+                    pts_count: e.pts_count,
+                },
+            )),
+            Event::ReadInbox {
+                peer,
+                max_id,
+                still_unread,
+            } => other_updates.push(tl::enums::Update::ReadHistoryInbox(
+                tl::types::UpdateReadHistoryInbox {
                     folder_id: None,
                     peer: encode::peer_user(*peer),
                     top_msg_id: None,
@@ -457,14 +544,16 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
                     still_unread_count: *still_unread,
                     pts: e.pts,
                     pts_count: e.pts_count,
-                }))
-            }
-            Event::ReadOutbox { peer, max_id } => other_updates.push(tl::enums::Update::ReadHistoryOutbox(tl::types::UpdateReadHistoryOutbox {
-                peer: encode::peer_user(*peer),
-                max_id: *max_id,
-                pts: e.pts,
-                pts_count: e.pts_count,
-            })),
+                },
+            )),
+            Event::ReadOutbox { peer, max_id } => other_updates.push(
+                tl::enums::Update::ReadHistoryOutbox(tl::types::UpdateReadHistoryOutbox {
+                    peer: encode::peer_user(*peer),
+                    max_id: *max_id,
+                    pts: e.pts,
+                    pts_count: e.pts_count,
+                }),
+            ),
         }
     }
     let users = users_of_messages(world, me, &mentioned);
@@ -499,7 +588,12 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
 
 /// The pushes for a message sent outside an RPC (the control API's `POST /v1/messages`): the
 /// same updates as for `messages.sendMessage`, to every online session of both users.
-pub(crate) fn pushes_for_sent(cluster: &crate::cluster::Cluster, world: &World, from: i64, sent: &crate::world::messages::Sent) -> Vec<PendingPush> {
+pub(crate) fn pushes_for_sent(
+    cluster: &crate::cluster::Cluster,
+    world: &World,
+    from: i64,
+    sent: &crate::world::messages::Sent,
+) -> Vec<PendingPush> {
     let mut pushes = Vec::new();
     let mut session = crate::session::Session::new(0);
     let mut ctx = CallContext {
@@ -510,7 +604,14 @@ pub(crate) fn pushes_for_sent(cluster: &crate::cluster::Cluster, world: &World, 
         now_secs: sent.date,
         pushes: &mut pushes,
     };
-    push_new_message(&mut ctx, world, from, sent.sender_id, sent.sender_pts, false);
+    push_new_message(
+        &mut ctx,
+        world,
+        from,
+        sent.sender_id,
+        sent.sender_pts,
+        false,
+    );
     if let Some((owner, their_id, their_pts)) = sent.recipient {
         push_new_message(&mut ctx, world, owner, their_id, their_pts, false);
     }

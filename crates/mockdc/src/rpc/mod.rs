@@ -27,7 +27,10 @@ pub const NOT_IMPLEMENTED: &str = "METHOD_NOT_IMPLEMENTED_IN_MOCK";
 pub enum RpcAnswer {
     /// A serialized boxed TL object.
     Result(Vec<u8>),
-    Error { code: i32, message: String },
+    Error {
+        code: i32,
+        message: String,
+    },
 }
 
 impl RpcAnswer {
@@ -50,6 +53,12 @@ impl From<Fail> for RpcAnswer {
             message: fail.name,
         }
     }
+}
+
+/// Decodes a request's fields (the constructor id was read already); a malformed request is
+/// Telegram's INPUT_FETCH_ERROR.
+pub(crate) fn decode<T: Deserializable>(cursor: &mut Cursor) -> Result<T, Fail> {
+    T::deserialize(cursor).map_err(|_| Fail::new(400, "INPUT_FETCH_ERROR"))
 }
 
 /// What a method handler returns: a TL result, or Telegram's error.
@@ -80,7 +89,11 @@ pub fn call(ctx: &mut CallContext<'_>, body: &[u8]) -> RpcAnswer {
 /// keeps a hostile client from recursing forever.
 const MAX_WRAPPER_DEPTH: usize = 8;
 
-fn call_inner(ctx: &mut CallContext<'_>, body: &[u8], depth: usize) -> Result<RpcAnswer, tl::deserialize::Error> {
+fn call_inner(
+    ctx: &mut CallContext<'_>,
+    body: &[u8],
+    depth: usize,
+) -> Result<RpcAnswer, tl::deserialize::Error> {
     if depth > MAX_WRAPPER_DEPTH {
         return Ok(RpcAnswer::error(400, "INPUT_REQUEST_TOO_LONG"));
     }
@@ -120,26 +133,32 @@ fn call_inner(ctx: &mut CallContext<'_>, body: &[u8], depth: usize) -> Result<Rp
             Vec::<i64>::deserialize(&mut cursor)?;
             call_inner(ctx, rest(&cursor), depth + 1)
         }
-        tl::functions::InvokeWithoutUpdates::<()>::CONSTRUCTOR_ID => call_inner(ctx, rest(&cursor), depth + 1),
+        tl::functions::InvokeWithoutUpdates::<()>::CONSTRUCTOR_ID => {
+            call_inner(ctx, rest(&cursor), depth + 1)
+        }
         service::GZIP_PACKED => match service::unpack_gzip(body) {
             Ok(inflated) => call_inner(ctx, &inflated, depth + 1),
             Err(_) => Ok(RpcAnswer::error(400, "INPUT_FETCH_ERROR")),
         },
-        tl::functions::help::GetConfig::CONSTRUCTOR_ID => Ok(RpcAnswer::of(&tl::enums::Config::Config(config(ctx)))),
-        tl::functions::help::GetNearestDc::CONSTRUCTOR_ID => {
-            Ok(RpcAnswer::of(&tl::enums::NearestDc::Dc(tl::types::NearestDc {
+        tl::functions::help::GetConfig::CONSTRUCTOR_ID => {
+            Ok(RpcAnswer::of(&tl::enums::Config::Config(config(ctx))))
+        }
+        tl::functions::help::GetNearestDc::CONSTRUCTOR_ID => Ok(RpcAnswer::of(
+            &tl::enums::NearestDc::Dc(tl::types::NearestDc {
                 country: "NL".into(),
                 this_dc: ctx.dc_id,
                 nearest_dc: ctx.dc_id,
-            })))
-        }
+            }),
+        )),
         // A layer-198 request whose constructor changed by 230 (GramJS' messages.sendMessage, ...):
         // answered by the layer-230 handler, in the session's layer like every answer.
-        other if layer198::is_layer198_request(other) => match layer198::upgrade_request(other, rest(&cursor)) {
-            Some(Ok(upgraded)) => call_inner(ctx, &upgraded, depth + 1),
-            Some(Err(fail)) => Ok(fail.into()),
-            None => Ok(not_implemented(other)),
-        },
+        other if layer198::is_layer198_request(other) => {
+            match layer198::upgrade_request(other, rest(&cursor)) {
+                Some(Ok(upgraded)) => call_inner(ctx, &upgraded, depth + 1),
+                Some(Err(fail)) => Ok(fail.into()),
+                None => Ok(not_implemented(other)),
+            }
+        }
         other => {
             if let Some(fail) = injected_fault(ctx, other) {
                 return Ok(fail.into());
@@ -162,7 +181,11 @@ fn injected_fault(ctx: &CallContext<'_>, constructor: u32) -> Option<Fail> {
     if method == "?" || method.is_empty() {
         return None;
     }
-    let caller = ctx.cluster.world().user_of(ctx.key_id).unwrap_or(ctx.key_id);
+    let caller = ctx
+        .cluster
+        .world()
+        .user_of(ctx.key_id)
+        .unwrap_or(ctx.key_id);
     ctx.cluster
         .faults()
         .on_call(method, caller, ctx.now_secs.max(0) as u64 * 1000)
@@ -305,7 +328,9 @@ mod tests {
             now_secs: 1000,
             pushes: &mut Vec::new(),
         };
-        let RpcAnswer::Result(bytes) = call(&mut ctx, &wrapped(198, tl::functions::help::GetConfig {})) else {
+        let RpcAnswer::Result(bytes) =
+            call(&mut ctx, &wrapped(198, tl::functions::help::GetConfig {}))
+        else {
             panic!("expected a result")
         };
         let tl::enums::Config::Config(config) = tl::enums::Config::from_bytes(&bytes).unwrap();
@@ -335,14 +360,27 @@ mod tests {
             pushes: &mut Vec::new(),
         };
         let unknown = tl::functions::help::GetAppConfig { hash: 0 }.to_bytes();
-        assert_eq!(call(&mut ctx, &unknown), RpcAnswer::error(400, NOT_IMPLEMENTED));
+        assert_eq!(
+            call(&mut ctx, &unknown),
+            RpcAnswer::error(400, NOT_IMPLEMENTED)
+        );
         let truncated = &wrapped(230, tl::functions::help::GetConfig {})[..20];
-        assert_eq!(call(&mut ctx, truncated), RpcAnswer::error(400, "INPUT_FETCH_ERROR"));
-        assert_eq!(call(&mut ctx, &[1, 2]), RpcAnswer::error(400, "INPUT_FETCH_ERROR"));
+        assert_eq!(
+            call(&mut ctx, truncated),
+            RpcAnswer::error(400, "INPUT_FETCH_ERROR")
+        );
+        assert_eq!(
+            call(&mut ctx, &[1, 2]),
+            RpcAnswer::error(400, "INPUT_FETCH_ERROR")
+        );
         // A gzip_packed request is inflated and answered.
         let mut packed = service::GZIP_PACKED.to_le_bytes().to_vec();
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut encoder, &tl::functions::help::GetNearestDc {}.to_bytes()).unwrap();
+        std::io::Write::write_all(
+            &mut encoder,
+            &tl::functions::help::GetNearestDc {}.to_bytes(),
+        )
+        .unwrap();
         encoder.finish().unwrap().serialize(&mut packed);
         assert!(matches!(call(&mut ctx, &packed), RpcAnswer::Result(_)));
     }

@@ -47,8 +47,14 @@ fn random_token() -> Vec<u8> {
 
 impl World {
     /// `auth.exportLoginToken`: a new token, or the outcome if a previous one was accepted.
-    pub fn export_login_token(&mut self, dc_id: i32, key_id: i64, now: i64) -> Result<LoginTokenState, Fail> {
-        self.login_tokens.retain(|_, t| t.expires_at > now || t.accepted_by.is_some());
+    pub fn export_login_token(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        now: i64,
+    ) -> Result<LoginTokenState, Fail> {
+        self.login_tokens
+            .retain(|_, t| t.expires_at > now || t.accepted_by.is_some());
         let accepted = self
             .login_tokens
             .iter()
@@ -71,15 +77,28 @@ impl World {
         Ok(LoginTokenState::Waiting { token, expires })
     }
 
-    fn finish_login_token(&mut self, dc_id: i32, key_id: i64, token: &[u8], user_id: i64, now: i64) -> Result<LoginTokenState, Fail> {
-        let home = self.user(user_id).map(|u| u.dc_id).ok_or_else(|| Fail::new(400, "AUTH_TOKEN_INVALID"))?;
+    fn finish_login_token(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        token: &[u8],
+        user_id: i64,
+        now: i64,
+    ) -> Result<LoginTokenState, Fail> {
+        let home = self
+            .user(user_id)
+            .map(|u| u.dc_id)
+            .ok_or_else(|| Fail::new(400, "AUTH_TOKEN_INVALID"))?;
         if home != dc_id {
             // The token moves with the client to the user's DC (importLoginToken there).
             if let Some(pending) = self.login_tokens.get_mut(token) {
                 pending.dc_id = home;
                 pending.key_id = 0;
             }
-            return Ok(LoginTokenState::MigrateTo { dc_id: home, token: token.to_vec() });
+            return Ok(LoginTokenState::MigrateTo {
+                dc_id: home,
+                token: token.to_vec(),
+            });
         }
         self.login_tokens.remove(token);
         self.authorize(key_id, user_id, dc_id, now);
@@ -87,8 +106,17 @@ impl World {
     }
 
     /// `auth.importLoginToken` on the DC the token migrated to.
-    pub fn import_login_token(&mut self, dc_id: i32, key_id: i64, token: &[u8], now: i64) -> Result<LoginTokenState, Fail> {
-        let pending = self.login_tokens.get(token).ok_or_else(|| Fail::new(400, "AUTH_TOKEN_INVALID"))?;
+    pub fn import_login_token(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        token: &[u8],
+        now: i64,
+    ) -> Result<LoginTokenState, Fail> {
+        let pending = self
+            .login_tokens
+            .get(token)
+            .ok_or_else(|| Fail::new(400, "AUTH_TOKEN_INVALID"))?;
         if pending.expires_at <= now && pending.accepted_by.is_none() {
             self.login_tokens.remove(token);
             return Err(Fail::new(400, "AUTH_TOKEN_EXPIRED"));
@@ -104,8 +132,16 @@ impl World {
 
     /// `auth.acceptLoginToken` by a logged-in user (or the control API): returns the waiting
     /// key, which must be told with `updateLoginToken`.
-    pub fn accept_login_token(&mut self, user_id: i64, token: &[u8], now: i64) -> Result<i64, Fail> {
-        let pending = self.login_tokens.get_mut(token).ok_or_else(|| Fail::new(400, "AUTH_TOKEN_INVALID"))?;
+    pub fn accept_login_token(
+        &mut self,
+        user_id: i64,
+        token: &[u8],
+        now: i64,
+    ) -> Result<i64, Fail> {
+        let pending = self
+            .login_tokens
+            .get_mut(token)
+            .ok_or_else(|| Fail::new(400, "AUTH_TOKEN_INVALID"))?;
         if pending.expires_at <= now {
             self.login_tokens.remove(token);
             return Err(Fail::new(400, "AUTH_TOKEN_EXPIRED"));
@@ -118,7 +154,14 @@ impl World {
     }
 
     /// `auth.exportAuthorization(dc_id)`: a one-time ticket for the same user on another DC.
-    pub fn export_authorization(&mut self, key_id: i64, from_dc: i32, target_dc: i32, dc_count: i32, now: i64) -> Result<(i64, Vec<u8>), Fail> {
+    pub fn export_authorization(
+        &mut self,
+        key_id: i64,
+        from_dc: i32,
+        target_dc: i32,
+        dc_count: i32,
+        now: i64,
+    ) -> Result<(i64, Vec<u8>), Fail> {
         let user_id = self.user_of(key_id)?;
         if !(1..=dc_count).contains(&target_dc) || target_dc == from_dc {
             return Err(Fail::new(400, "DC_ID_INVALID"));
@@ -136,9 +179,20 @@ impl World {
     }
 
     /// `auth.importAuthorization(id, bytes)` on the target DC.
-    pub fn import_authorization(&mut self, dc_id: i32, key_id: i64, user_id: i64, bytes: &[u8], now: i64) -> Result<i64, Fail> {
-        let exported = self.exported.remove(bytes).ok_or_else(|| Fail::new(400, "AUTH_BYTES_INVALID"))?;
-        if exported.user_id != user_id || exported.target_dc != dc_id || exported.expires_at <= now {
+    pub fn import_authorization(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        user_id: i64,
+        bytes: &[u8],
+        now: i64,
+    ) -> Result<i64, Fail> {
+        let exported = self
+            .exported
+            .remove(bytes)
+            .ok_or_else(|| Fail::new(400, "AUTH_BYTES_INVALID"))?;
+        if exported.user_id != user_id || exported.target_dc != dc_id || exported.expires_at <= now
+        {
             return Err(Fail::new(400, "AUTH_BYTES_INVALID"));
         }
         self.authorize(key_id, user_id, dc_id, now);

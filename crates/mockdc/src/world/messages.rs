@@ -37,8 +37,15 @@ pub enum Event {
     NewMessage(i32),
     EditMessage(i32),
     DeleteMessages(Vec<i32>),
-    ReadInbox { peer: i64, max_id: i32, still_unread: i32 },
-    ReadOutbox { peer: i64, max_id: i32 },
+    ReadInbox {
+        peer: i64,
+        max_id: i32,
+        still_unread: i32,
+    },
+    ReadOutbox {
+        peer: i64,
+        max_id: i32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -106,7 +113,10 @@ impl Mailbox {
 
     /// The oldest pts getDifference can still answer from.
     pub fn oldest_pts(&self) -> i32 {
-        self.log.front().map(|e| e.pts - e.pts_count).unwrap_or(self.pts)
+        self.log
+            .front()
+            .map(|e| e.pts - e.pts_count)
+            .unwrap_or(self.pts)
     }
 
     fn dialog_messages(&self, peer: i64) -> impl DoubleEndedIterator<Item = &StoredMessage> {
@@ -114,8 +124,15 @@ impl Mailbox {
     }
 
     fn refresh_dialog(&mut self, peer: i64) {
-        let top = self.dialog_messages(peer).next_back().map(|m| (m.id, m.date));
-        let read_inbox = self.dialogs.get(&peer).map(|d| d.read_inbox_max_id).unwrap_or(0);
+        let top = self
+            .dialog_messages(peer)
+            .next_back()
+            .map(|m| (m.id, m.date));
+        let read_inbox = self
+            .dialogs
+            .get(&peer)
+            .map(|d| d.read_inbox_max_id)
+            .unwrap_or(0);
         let unread = self
             .dialog_messages(peer)
             .filter(|m| !m.out && m.id > read_inbox)
@@ -134,6 +151,11 @@ impl Mailbox {
         }
     }
 }
+
+/// The same change seen in the other party's box: (owner, message id, that box's pts).
+pub type Echo = Option<(i64, i32, i32)>;
+/// Copies deleted in other boxes: (owner, ids, that box's pts).
+pub type RevokedCopies = Vec<(i64, Vec<i32>, i32)>;
 
 /// The result of sending: the sender's copy, and the recipient's when it is another user.
 #[derive(Debug, Clone)]
@@ -171,6 +193,8 @@ impl World {
     }
 
     /// A private message from `from` to `to` (to == from: Saved Messages).
+    // The arguments are messages.sendMessage's own fields.
+    #[allow(clippy::too_many_arguments)]
     pub fn send_message(
         &mut self,
         from: i64,
@@ -187,7 +211,10 @@ impl World {
         if text.chars().count() > 4096 {
             return Err(Fail::new(400, "MESSAGE_TOO_LONG"));
         }
-        let recipient = self.users.get(&to).ok_or_else(|| Fail::new(400, "PEER_ID_INVALID"))?;
+        let recipient = self
+            .users
+            .get(&to)
+            .ok_or_else(|| Fail::new(400, "PEER_ID_INVALID"))?;
         if recipient.state != super::AccountState::Active {
             return Err(Fail::new(400, "INPUT_USER_DEACTIVATED"));
         }
@@ -199,7 +226,9 @@ impl World {
                 sender_pts: sender_box.pts,
                 date: message.map(|m| m.date).unwrap_or(now),
                 duplicate: true,
-                recipient: message.and_then(|m| m.twin).map(|(u, id)| (u, id, self.pts_of(u))),
+                recipient: message
+                    .and_then(|m| m.twin)
+                    .map(|(u, id)| (u, id, self.pts_of(u))),
             });
         }
         let template = StoredMessage {
@@ -251,7 +280,12 @@ impl World {
     }
 
     /// messages.getHistory: (page, total count in the chat).
-    pub fn history(&self, user_id: i64, peer: i64, q: HistoryQuery) -> (Vec<&StoredMessage>, usize) {
+    pub fn history(
+        &self,
+        user_id: i64,
+        peer: i64,
+        q: HistoryQuery,
+    ) -> (Vec<&StoredMessage>, usize) {
         let Some(mailbox) = self.boxes.get(&user_id) else {
             return (Vec::new(), 0);
         };
@@ -285,7 +319,13 @@ impl World {
     }
 
     /// Messages of the user's box whose text contains `query` (case-insensitive), newest first.
-    pub fn search(&self, user_id: i64, peer: Option<i64>, query: &str, limit: usize) -> Vec<&StoredMessage> {
+    pub fn search(
+        &self,
+        user_id: i64,
+        peer: Option<i64>,
+        query: &str,
+        limit: usize,
+    ) -> Vec<&StoredMessage> {
         let needle = query.to_lowercase();
         self.boxes
             .get(&user_id)
@@ -293,7 +333,9 @@ impl World {
                 b.messages
                     .values()
                     .rev()
-                    .filter(|m| peer.is_none_or(|p| m.peer == p) && m.text.to_lowercase().contains(&needle))
+                    .filter(|m| {
+                        peer.is_none_or(|p| m.peer == p) && m.text.to_lowercase().contains(&needle)
+                    })
                     .take(limit.min(MAX_HISTORY_LIMIT))
                     .collect()
             })
@@ -305,7 +347,13 @@ impl World {
     }
 
     /// Dialogs ordered by their last message, newest first; `(page, total)`.
-    pub fn dialogs(&self, user_id: i64, offset_date: i32, offset_id: i32, limit: usize) -> (Vec<&Dialog>, usize) {
+    pub fn dialogs(
+        &self,
+        user_id: i64,
+        offset_date: i32,
+        offset_id: i32,
+        limit: usize,
+    ) -> (Vec<&Dialog>, usize) {
         let Some(mailbox) = self.boxes.get(&user_id) else {
             return (Vec::new(), 0);
         };
@@ -314,7 +362,11 @@ impl World {
         let total = all.len();
         let page = all
             .into_iter()
-            .filter(|d| offset_date <= 0 || (d.top_date, d.top_message) < (offset_date, offset_id.max(0)) || (offset_id <= 0 && d.top_date < offset_date))
+            .filter(|d| {
+                offset_date <= 0
+                    || (d.top_date, d.top_message) < (offset_date, offset_id.max(0))
+                    || (offset_id <= 0 && d.top_date < offset_date)
+            })
             .take(limit.min(MAX_HISTORY_LIMIT))
             .collect();
         (page, total)
@@ -322,11 +374,25 @@ impl World {
 
     /// messages.readHistory: the reader's inbox up to `max_id`; the other side's outbox follows.
     /// Returns (reader pts, the other side's (user, outbox max id, pts) if it changed).
-    pub fn read_history(&mut self, reader: i64, peer: i64, max_id: i32, now: i32) -> (i32, Option<(i64, i32, i32)>) {
+    pub fn read_history(
+        &mut self,
+        reader: i64,
+        peer: i64,
+        max_id: i32,
+        now: i32,
+    ) -> (i32, Option<(i64, i32, i32)>) {
         let mailbox = self.mailbox_mut(reader);
-        let top = mailbox.dialogs.get(&peer).map(|d| d.top_message).unwrap_or(0);
+        let top = mailbox
+            .dialogs
+            .get(&peer)
+            .map(|d| d.top_message)
+            .unwrap_or(0);
         let max_id = if max_id <= 0 { top } else { max_id.min(top) };
-        let previous = mailbox.dialogs.get(&peer).map(|d| d.read_inbox_max_id).unwrap_or(0);
+        let previous = mailbox
+            .dialogs
+            .get(&peer)
+            .map(|d| d.read_inbox_max_id)
+            .unwrap_or(0);
         if max_id <= previous {
             return (mailbox.pts, None);
         }
@@ -339,14 +405,33 @@ impl World {
         let dialog = mailbox.dialogs.entry(peer).or_default();
         dialog.read_inbox_max_id = max_id;
         mailbox.refresh_dialog(peer);
-        let still_unread = mailbox.dialogs.get(&peer).map(|d| d.unread_count).unwrap_or(0);
-        let pts = mailbox.record(1, now, Event::ReadInbox { peer, max_id, still_unread });
+        let still_unread = mailbox
+            .dialogs
+            .get(&peer)
+            .map(|d| d.unread_count)
+            .unwrap_or(0);
+        let pts = mailbox.record(
+            1,
+            now,
+            Event::ReadInbox {
+                peer,
+                max_id,
+                still_unread,
+            },
+        );
         let other = match twin_max {
             Some(their_max) if peer != reader => {
                 let theirs = self.mailbox_mut(peer);
                 let dialog = theirs.dialogs.entry(reader).or_default();
                 dialog.read_outbox_max_id = dialog.read_outbox_max_id.max(their_max);
-                let their_pts = theirs.record(1, now, Event::ReadOutbox { peer: reader, max_id: their_max });
+                let their_pts = theirs.record(
+                    1,
+                    now,
+                    Event::ReadOutbox {
+                        peer: reader,
+                        max_id: their_max,
+                    },
+                );
                 Some((peer, their_max, their_pts))
             }
             _ => None,
@@ -356,9 +441,22 @@ impl World {
 
     /// messages.editMessage on one's own message; the twin changes too.
     /// Returns (editor pts, the other side's (user, id, pts)).
-    pub fn edit_message(&mut self, editor: i64, id: i32, text: &str, entities: Vec<tl::enums::MessageEntity>, now: i32) -> Result<(i32, Option<(i64, i32, i32)>), Fail> {
-        let mailbox = self.boxes.get_mut(&editor).ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))?;
-        let message = mailbox.messages.get_mut(&id).ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))?;
+    pub fn edit_message(
+        &mut self,
+        editor: i64,
+        id: i32,
+        text: &str,
+        entities: Vec<tl::enums::MessageEntity>,
+        now: i32,
+    ) -> Result<(i32, Echo), Fail> {
+        let mailbox = self
+            .boxes
+            .get_mut(&editor)
+            .ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))?;
+        let message = mailbox
+            .messages
+            .get_mut(&id)
+            .ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))?;
         if !message.out {
             return Err(Fail::new(403, "MESSAGE_AUTHOR_REQUIRED"));
         }
@@ -379,14 +477,24 @@ impl World {
             m.text = text.to_string();
             m.entities = entities;
             m.edit_date = Some(now);
-            Some((owner, their_id, theirs.record(1, now, Event::EditMessage(their_id))))
+            Some((
+                owner,
+                their_id,
+                theirs.record(1, now, Event::EditMessage(their_id)),
+            ))
         });
         Ok((pts, other))
     }
 
     /// messages.deleteMessages; with `revoke`, the other side's copies go too.
     /// Returns (deleter pts, pts_count, other sides' (user, ids, pts)).
-    pub fn delete_messages(&mut self, user_id: i64, ids: &[i32], revoke: bool, now: i32) -> (i32, i32, Vec<(i64, Vec<i32>, i32)>) {
+    pub fn delete_messages(
+        &mut self,
+        user_id: i64,
+        ids: &[i32],
+        revoke: bool,
+        now: i32,
+    ) -> (i32, i32, RevokedCopies) {
         let mailbox = self.mailbox_mut(user_id);
         let mut deleted = Vec::new();
         let mut twins: HashMap<i64, Vec<i32>> = HashMap::new();
@@ -411,10 +519,17 @@ impl World {
         let mut others = Vec::new();
         for (owner, their_ids) in twins {
             let theirs = self.mailbox_mut(owner);
-            let removed: Vec<i32> = their_ids.into_iter().filter(|id| theirs.messages.remove(id).is_some()).collect();
+            let removed: Vec<i32> = their_ids
+                .into_iter()
+                .filter(|id| theirs.messages.remove(id).is_some())
+                .collect();
             theirs.refresh_dialog(user_id);
             if !removed.is_empty() {
-                let their_pts = theirs.record(removed.len() as i32, now, Event::DeleteMessages(removed.clone()));
+                let their_pts = theirs.record(
+                    removed.len() as i32,
+                    now,
+                    Event::DeleteMessages(removed.clone()),
+                );
                 others.push((owner, removed, their_pts));
             }
         }
@@ -422,7 +537,13 @@ impl World {
     }
 
     /// Events after `pts` for getDifference: Err(current pts) when the client is too far behind.
-    pub fn events_after(&self, user_id: i64, pts: i32, limit: usize, too_long: usize) -> Result<(Vec<&LoggedEvent>, bool), i32> {
+    pub fn events_after(
+        &self,
+        user_id: i64,
+        pts: i32,
+        limit: usize,
+        too_long: usize,
+    ) -> Result<(Vec<&LoggedEvent>, bool), i32> {
         let Some(mailbox) = self.boxes.get(&user_id) else {
             return Ok((Vec::new(), false));
         };

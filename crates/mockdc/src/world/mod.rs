@@ -25,7 +25,10 @@ pub struct Fail {
 
 impl Fail {
     pub fn new(code: i32, name: impl Into<String>) -> Self {
-        Self { code, name: name.into() }
+        Self {
+            code,
+            name: name.into(),
+        }
     }
     fn bad(name: &str) -> Self {
         Self::new(400, name)
@@ -166,21 +169,30 @@ pub struct World {
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("World").field("users", &self.users.len()).finish_non_exhaustive()
+        f.debug_struct("World")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
     }
 }
 
 /// Digits only: Telegram accepts `+1 234-567` and `1234567` for the same phone.
 pub fn normalize_phone(phone: &str) -> Option<String> {
     let digits: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
-    let allowed = phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+    let allowed = phone
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-()".contains(c));
     (allowed && (5..=15).contains(&digits.len())).then_some(digits)
 }
 
 fn valid_username(username: &str) -> bool {
     (4..=32).contains(&username.len())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && username.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && username
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
 }
 
 /// Fields of a new account (control API `POST /v1/users`).
@@ -269,8 +281,12 @@ impl World {
 
     /// Creates a user account; errors name the offending field.
     pub fn create_user(&mut self, new: NewUser, dc_count: i32) -> Result<&User, String> {
-        let phone = normalize_phone(&new.phone)
-            .ok_or_else(|| format!("phone {:?} must be 5-15 digits (with optional +, spaces, dashes)", new.phone))?;
+        let phone = normalize_phone(&new.phone).ok_or_else(|| {
+            format!(
+                "phone {:?} must be 5-15 digits (with optional +, spaces, dashes)",
+                new.phone
+            )
+        })?;
         if self.by_phone.contains_key(&phone) {
             return Err(format!("phone {phone} is already registered"));
         }
@@ -280,7 +296,9 @@ impl World {
         self.check_new_username(&new.username)?;
         let dc_id = new.dc_id.unwrap_or(self.config.default_dc.min(dc_count));
         if !(1..=dc_count).contains(&dc_id) {
-            return Err(format!("dc_id {dc_id} does not exist; this mock serves DCs 1..={dc_count}"));
+            return Err(format!(
+                "dc_id {dc_id} does not exist; this mock serves DCs 1..={dc_count}"
+            ));
         }
         let id = self.allocate_user_id();
         let password = new
@@ -309,7 +327,12 @@ impl World {
     }
 
     /// Creates a bot; returns its id and token `ID:SECRET`.
-    pub fn create_bot(&mut self, username: &str, first_name: Option<String>, dc_count: i32) -> Result<(i64, String), String> {
+    pub fn create_bot(
+        &mut self,
+        username: &str,
+        first_name: Option<String>,
+        dc_count: i32,
+    ) -> Result<(i64, String), String> {
         let username = username.trim_start_matches('@').to_string();
         if !username.to_ascii_lowercase().ends_with("bot") {
             return Err(format!("bot username {username:?} must end in \"bot\""));
@@ -342,7 +365,12 @@ impl World {
 
     /// `auth.sendCode`: issues a code for `phone` on `dc_id`; the code is readable through the
     /// control API only.
-    pub fn send_code(&mut self, dc_id: i32, phone: &str, now: i64) -> Result<(String, usize), Fail> {
+    pub fn send_code(
+        &mut self,
+        dc_id: i32,
+        phone: &str,
+        now: i64,
+    ) -> Result<(String, usize), Fail> {
         let phone = normalize_phone(phone).ok_or_else(|| Fail::bad("PHONE_NUMBER_INVALID"))?;
         let home = match self.by_phone.get(&phone).map(|id| &self.users[id]) {
             Some(user) => {
@@ -375,16 +403,30 @@ impl World {
 
     /// The pending login code of a phone (control API; never logged).
     pub fn login_code(&self, phone: &str) -> Option<&str> {
-        self.codes.get(&normalize_phone(phone)?).map(|c| c.code.as_str())
+        self.codes
+            .get(&normalize_phone(phone)?)
+            .map(|c| c.code.as_str())
     }
 
-    fn check_code(&mut self, dc_id: i32, phone: &str, phone_code_hash: &str, code: Option<&str>, now: i64) -> Result<String, Fail> {
+    fn check_code(
+        &mut self,
+        dc_id: i32,
+        phone: &str,
+        phone_code_hash: &str,
+        code: Option<&str>,
+        now: i64,
+    ) -> Result<String, Fail> {
         let phone = normalize_phone(phone).ok_or_else(|| Fail::bad("PHONE_NUMBER_INVALID"))?;
         if phone_code_hash.is_empty() {
             return Err(Fail::bad("PHONE_CODE_HASH_EMPTY"));
         }
-        let code = code.filter(|c| !c.is_empty()).ok_or_else(|| Fail::bad("PHONE_CODE_EMPTY"))?;
-        let pending = self.codes.get(&phone).ok_or_else(|| Fail::bad("PHONE_CODE_EXPIRED"))?;
+        let code = code
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Fail::bad("PHONE_CODE_EMPTY"))?;
+        let pending = self
+            .codes
+            .get(&phone)
+            .ok_or_else(|| Fail::bad("PHONE_CODE_EXPIRED"))?;
         if pending.phone_code_hash != phone_code_hash || pending.dc_id != dc_id {
             return Err(Fail::bad("PHONE_CODE_EXPIRED"));
         }
@@ -399,7 +441,15 @@ impl World {
     }
 
     /// `auth.signIn`.
-    pub fn sign_in(&mut self, dc_id: i32, key_id: i64, phone: &str, phone_code_hash: &str, code: Option<&str>, now: i64) -> Result<SignIn, Fail> {
+    pub fn sign_in(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        phone: &str,
+        phone_code_hash: &str,
+        code: Option<&str>,
+        now: i64,
+    ) -> Result<SignIn, Fail> {
         let phone = self.check_code(dc_id, phone, phone_code_hash, code, now)?;
         let Some(&user_id) = self.by_phone.get(&phone) else {
             if !self.config.allow_sign_up {
@@ -419,12 +469,26 @@ impl World {
     }
 
     /// `auth.signUp`: creates the account for a phone that signIn found unoccupied.
-    pub fn sign_up(&mut self, dc_id: i32, key_id: i64, phone: &str, phone_code_hash: &str, first_name: &str, last_name: &str, now: i64) -> Result<i64, Fail> {
+    // The arguments are auth.signUp's own fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign_up(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        phone: &str,
+        phone_code_hash: &str,
+        first_name: &str,
+        last_name: &str,
+        now: i64,
+    ) -> Result<i64, Fail> {
         let normalized = normalize_phone(phone).ok_or_else(|| Fail::bad("PHONE_NUMBER_INVALID"))?;
         if self.by_phone.contains_key(&normalized) {
             return Err(Fail::bad("PHONE_NUMBER_OCCUPIED"));
         }
-        let pending = self.codes.get(&normalized).ok_or_else(|| Fail::bad("PHONE_CODE_EXPIRED"))?;
+        let pending = self
+            .codes
+            .get(&normalized)
+            .ok_or_else(|| Fail::bad("PHONE_CODE_EXPIRED"))?;
         if pending.phone_code_hash != phone_code_hash || now >= pending.expires_at {
             return Err(Fail::bad("PHONE_CODE_EXPIRED"));
         }
@@ -455,7 +519,10 @@ impl World {
     }
 
     /// `account.getPassword`: for a key waiting for its 2FA step, or an authorized one.
-    pub fn get_password(&mut self, key_id: i64) -> Result<Option<(&PasswordVerifier, &SrpChallenge)>, Fail> {
+    pub fn get_password(
+        &mut self,
+        key_id: i64,
+    ) -> Result<Option<(&PasswordVerifier, &SrpChallenge)>, Fail> {
         let user_id = match self.password_pending.get(&key_id) {
             Some(&user_id) => user_id,
             None => self.user_of(key_id)?,
@@ -472,14 +539,25 @@ impl World {
     }
 
     /// `auth.checkPassword`: verifies the SRP proof and completes the login.
-    pub fn check_password(&mut self, dc_id: i32, key_id: i64, srp_id: i64, a: &[u8], m1: &[u8], now: i64) -> Result<i64, Fail> {
+    pub fn check_password(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        srp_id: i64,
+        a: &[u8],
+        m1: &[u8],
+        now: i64,
+    ) -> Result<i64, Fail> {
         let user_id = *self
             .password_pending
             .get(&key_id)
             .ok_or_else(|| Fail::bad("PASSWORD_HASH_INVALID"))?;
         // A challenge stays valid until it succeeds or a new account.getPassword replaces it:
         // grammers retries a wrong password with the same srp_id, so Telegram evidently keeps it.
-        let challenge = self.srp.get(&user_id).ok_or_else(|| Fail::bad("SRP_ID_INVALID"))?;
+        let challenge = self
+            .srp
+            .get(&user_id)
+            .ok_or_else(|| Fail::bad("SRP_ID_INVALID"))?;
         let verifier = self.users[&user_id]
             .password
             .as_ref()
@@ -496,7 +574,13 @@ impl World {
     }
 
     /// `auth.importBotAuthorization`.
-    pub fn import_bot(&mut self, dc_id: i32, key_id: i64, token: &str, now: i64) -> Result<i64, Fail> {
+    pub fn import_bot(
+        &mut self,
+        dc_id: i32,
+        key_id: i64,
+        token: &str,
+        now: i64,
+    ) -> Result<i64, Fail> {
         let user_id = *self
             .by_bot_token
             .get(token)
@@ -647,22 +731,57 @@ mod tests {
     #[test]
     fn code_login_errors_are_telegrams() {
         let (mut world, id) = world_with(None);
-        assert_eq!(world.send_code(2, "12", 0).unwrap_err(), Fail::new(400, "PHONE_NUMBER_INVALID"));
-        assert_eq!(world.send_code(4, "15550100", 0).unwrap_err(), Fail::new(303, "PHONE_MIGRATE_2"));
+        assert_eq!(
+            world.send_code(2, "12", 0).unwrap_err(),
+            Fail::new(400, "PHONE_NUMBER_INVALID")
+        );
+        assert_eq!(
+            world.send_code(4, "15550100", 0).unwrap_err(),
+            Fail::new(303, "PHONE_MIGRATE_2")
+        );
         let (hash, _) = world.send_code(2, "15550100", 0).unwrap();
         let code = world.login_code("+15550100").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, None, 1).unwrap_err(), Fail::new(400, "PHONE_CODE_EMPTY"));
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some("00000x"), 1).unwrap_err(), Fail::new(400, "PHONE_CODE_INVALID"));
-        assert_eq!(world.sign_in(2, 1, "15550100", "other", Some(&code), 1).unwrap_err(), Fail::new(400, "PHONE_CODE_EXPIRED"));
-        assert_eq!(world.user_of(1).unwrap_err(), Fail::new(401, "AUTH_KEY_UNREGISTERED"));
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some(&code), 1).unwrap(), SignIn::Authorized(id));
+        assert_eq!(
+            world.sign_in(2, 1, "15550100", &hash, None, 1).unwrap_err(),
+            Fail::new(400, "PHONE_CODE_EMPTY")
+        );
+        assert_eq!(
+            world
+                .sign_in(2, 1, "15550100", &hash, Some("00000x"), 1)
+                .unwrap_err(),
+            Fail::new(400, "PHONE_CODE_INVALID")
+        );
+        assert_eq!(
+            world
+                .sign_in(2, 1, "15550100", "other", Some(&code), 1)
+                .unwrap_err(),
+            Fail::new(400, "PHONE_CODE_EXPIRED")
+        );
+        assert_eq!(
+            world.user_of(1).unwrap_err(),
+            Fail::new(401, "AUTH_KEY_UNREGISTERED")
+        );
+        assert_eq!(
+            world
+                .sign_in(2, 1, "15550100", &hash, Some(&code), 1)
+                .unwrap(),
+            SignIn::Authorized(id)
+        );
         assert_eq!(world.user_of(1).unwrap(), id);
         world.log_out(1).unwrap();
-        assert_eq!(world.user_of(1).unwrap_err(), Fail::new(401, "SESSION_REVOKED"));
+        assert_eq!(
+            world.user_of(1).unwrap_err(),
+            Fail::new(401, "SESSION_REVOKED")
+        );
 
         let (hash, _) = world.send_code(2, "15550100", 0).unwrap();
         let code = world.login_code("15550100").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 1, "15550100", &hash, Some(&code), 301).unwrap_err(), Fail::new(400, "PHONE_CODE_EXPIRED"));
+        assert_eq!(
+            world
+                .sign_in(2, 1, "15550100", &hash, Some(&code), 301)
+                .unwrap_err(),
+            Fail::new(400, "PHONE_CODE_EXPIRED")
+        );
     }
 
     #[test]
@@ -670,15 +789,32 @@ mod tests {
         let mut world = World::new(WorldConfig::default());
         let (hash, _) = world.send_code(2, "+44 7000 000000", 0).unwrap();
         let code = world.login_code("447000000000").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 9, "447000000000", &hash, Some(&code), 1).unwrap(), SignIn::SignUpRequired);
-        assert_eq!(world.sign_up(2, 9, "447000000000", &hash, "", "", 1).unwrap_err(), Fail::new(400, "FIRST_NAME_INVALID"));
-        let id = world.sign_up(2, 9, "447000000000", &hash, "Bo", "", 1).unwrap();
+        assert_eq!(
+            world
+                .sign_in(2, 9, "447000000000", &hash, Some(&code), 1)
+                .unwrap(),
+            SignIn::SignUpRequired
+        );
+        assert_eq!(
+            world
+                .sign_up(2, 9, "447000000000", &hash, "", "", 1)
+                .unwrap_err(),
+            Fail::new(400, "FIRST_NAME_INVALID")
+        );
+        let id = world
+            .sign_up(2, 9, "447000000000", &hash, "Bo", "", 1)
+            .unwrap();
         assert_eq!(world.user_of(9).unwrap(), id);
 
         world.config.allow_sign_up = false;
         let (hash, _) = world.send_code(2, "447000000001", 0).unwrap();
         let code = world.login_code("447000000001").unwrap().to_string();
-        assert_eq!(world.sign_in(2, 10, "447000000001", &hash, Some(&code), 1).unwrap_err(), Fail::new(400, "PHONE_NUMBER_UNOCCUPIED"));
+        assert_eq!(
+            world
+                .sign_in(2, 10, "447000000001", &hash, Some(&code), 1)
+                .unwrap_err(),
+            Fail::new(400, "PHONE_NUMBER_UNOCCUPIED")
+        );
     }
 
     #[test]
@@ -686,20 +822,40 @@ mod tests {
         let (mut world, user) = world_with(None);
         let (bot, token) = world.create_bot("helper_bot", None, 5).unwrap();
         assert!(token.starts_with(&format!("{bot}:")));
-        assert_eq!(world.import_bot(2, 5, "1:wrong", 0).unwrap_err(), Fail::new(400, "ACCESS_TOKEN_INVALID"));
-        assert_eq!(world.import_bot(3, 5, &token, 0).unwrap_err(), Fail::new(303, "USER_MIGRATE_2"));
+        assert_eq!(
+            world.import_bot(2, 5, "1:wrong", 0).unwrap_err(),
+            Fail::new(400, "ACCESS_TOKEN_INVALID")
+        );
+        assert_eq!(
+            world.import_bot(3, 5, &token, 0).unwrap_err(),
+            Fail::new(303, "USER_MIGRATE_2")
+        );
         assert_eq!(world.import_bot(2, 5, &token, 0).unwrap(), bot);
         assert!(world.create_bot("helper_robot_x", None, 5).is_err());
-        assert!(world.create_bot("helper_bot", None, 5).unwrap_err().contains("taken"));
+        assert!(world
+            .create_bot("helper_bot", None, 5)
+            .unwrap_err()
+            .contains("taken"));
 
         let (hash, _) = world.send_code(2, "15550100", 0).unwrap();
         let code = world.login_code("15550100").unwrap().to_string();
-        world.sign_in(2, 7, "15550100", &hash, Some(&code), 0).unwrap();
+        world
+            .sign_in(2, 7, "15550100", &hash, Some(&code), 0)
+            .unwrap();
         world.set_state(user, AccountState::Banned);
-        assert_eq!(world.user_of(7).unwrap_err(), Fail::new(401, "USER_DEACTIVATED_BAN"));
+        assert_eq!(
+            world.user_of(7).unwrap_err(),
+            Fail::new(401, "USER_DEACTIVATED_BAN")
+        );
         world.set_state(user, AccountState::Deleted);
-        assert_eq!(world.user_of(7).unwrap_err(), Fail::new(401, "USER_DEACTIVATED"));
-        assert_eq!(world.send_code(2, "15550100", 0).unwrap_err(), Fail::new(401, "USER_DEACTIVATED"));
+        assert_eq!(
+            world.user_of(7).unwrap_err(),
+            Fail::new(401, "USER_DEACTIVATED")
+        );
+        assert_eq!(
+            world.send_code(2, "15550100", 0).unwrap_err(),
+            Fail::new(401, "USER_DEACTIVATED")
+        );
     }
 
     #[test]
@@ -712,11 +868,34 @@ mod tests {
     #[test]
     fn create_user_names_bad_fields() {
         let mut world = World::new(WorldConfig::default());
-        let bad_phone = NewUser { phone: "abc".into(), first_name: "X".into(), ..Default::default() };
-        assert!(world.create_user(bad_phone, 5).unwrap_err().contains("phone"));
-        let bad_dc = NewUser { phone: "123456".into(), first_name: "X".into(), dc_id: Some(9), ..Default::default() };
-        assert!(world.create_user(bad_dc, 5).unwrap_err().contains("dc_id 9"));
-        let bad_name = NewUser { phone: "123456".into(), first_name: "X".into(), username: Some("a b".into()), ..Default::default() };
-        assert!(world.create_user(bad_name, 5).unwrap_err().contains("username"));
+        let bad_phone = NewUser {
+            phone: "abc".into(),
+            first_name: "X".into(),
+            ..Default::default()
+        };
+        assert!(world
+            .create_user(bad_phone, 5)
+            .unwrap_err()
+            .contains("phone"));
+        let bad_dc = NewUser {
+            phone: "123456".into(),
+            first_name: "X".into(),
+            dc_id: Some(9),
+            ..Default::default()
+        };
+        assert!(world
+            .create_user(bad_dc, 5)
+            .unwrap_err()
+            .contains("dc_id 9"));
+        let bad_name = NewUser {
+            phone: "123456".into(),
+            first_name: "X".into(),
+            username: Some("a b".into()),
+            ..Default::default()
+        };
+        assert!(world
+            .create_user(bad_name, 5)
+            .unwrap_err()
+            .contains("username"));
     }
 }

@@ -43,7 +43,6 @@ pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
         .expect("the mock DC answered within 20 s")
 }
 
-
 /// A grammers client with everything a test may need: its update channel and its session (to
 /// reconnect later with the same auth keys and update state).
 pub struct TestClient {
@@ -64,7 +63,12 @@ impl TestClient {
 
 /// A client for a fresh session (keys registered on every DC) or an existing one.
 pub fn connect(dc: &MockDc, home_dc: i32, session: Option<Arc<MemorySession>>) -> TestClient {
-    connect_with(dc, home_dc, session, grammers_mtsender::ConnectionParams::default())
+    connect_with(
+        dc,
+        home_dc,
+        session,
+        grammers_mtsender::ConnectionParams::default(),
+    )
 }
 
 /// Like [`connect`], with grammers' connection parameters (e.g. `NoRetries`, so a test sees
@@ -95,7 +99,11 @@ pub fn connect_with(
         }
         Arc::new(MemorySession::from(data))
     });
-    let SenderPool { runner, handle, updates } = SenderPool::with_configuration(session.clone(), 1, params);
+    let SenderPool {
+        runner,
+        handle,
+        updates,
+    } = SenderPool::with_configuration(session.clone(), 1, params);
     TestClient {
         client: Client::new(handle),
         pool: tokio::spawn(runner.run()),
@@ -121,7 +129,9 @@ pub async fn create_and_login(dc: &MockDc, client: &Client, phone: &str, usernam
         )
         .unwrap()
         .id;
-    let token = within(client.request_login_code(phone, "hash")).await.unwrap();
+    let token = within(client.request_login_code(phone, "hash"))
+        .await
+        .unwrap();
     let code = dc.cluster().world().login_code(phone).unwrap().to_string();
     within(client.sign_in(&token, &code)).await.unwrap();
     user_id
