@@ -18,10 +18,11 @@ use grammers_crypto::DequeBuffer;
 use grammers_mtproto::mtp::{self, Deserialization, Encrypted, Mtp};
 use grammers_mtproto::transport::{self, Full, Transport};
 use grammers_mtproto::MsgId;
-use grammers_tl_types::{self as tl, Serializable};
+use grammers_tl_types::{self as tl, Identifiable, Serializable};
 use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 /// Room in front of the write buffer for what `finalize` and `pack` prepend (as mtsender does).
 const LEADING_SPACE: usize = mtp::MAX_TRANSPORT_HEADER_LEN
@@ -39,7 +40,52 @@ pub enum Workload {
     Ping { scratch: Vec<u8> },
     /// `upload.saveFilePart` with a fixed random payload; `file_part` changes per request.
     SaveFilePart { body: Vec<u8> },
+    /// `messages.sendMessage` (layer 230) to one user. Request 1 goes wrapped in
+    /// `invokeWithLayer(initConnection(...))`, as a real client's first request does. Every
+    /// request gets its own `random_id` (`random_base + n`); a re-sent request keeps its
+    /// `random_id`, as a real client's retry does.
+    SendMessage {
+        body: Vec<u8>,
+        first: Vec<u8>,
+        random_base: i64,
+    },
+    /// A recipient that only listens: request 1 is
+    /// `invokeWithLayer(initConnection(updates.getState))`, later ones are pings, which carry the
+    /// acks of the pushed updates (grammers sends acks only along with a request).
+    Listen { first: Vec<u8>, scratch: Vec<u8> },
 }
+
+/// Bytes already serialized, as the query of a wrapper such as `initConnection`.
+struct Raw<'a>(&'a [u8]);
+
+impl Serializable for Raw<'_> {
+    fn serialize(&self, buf: &mut impl Extend<u8>) {
+        buf.extend(self.0.iter().copied());
+    }
+}
+
+/// `invokeWithLayer(LAYER, initConnection(..., query))`: what a client sends first.
+fn with_init_connection(query: &[u8]) -> Vec<u8> {
+    tl::functions::InvokeWithLayer {
+        layer: tl::LAYER,
+        query: tl::functions::InitConnection {
+            api_id: 1,
+            device_model: "telegate-bench".into(),
+            system_version: std::env::consts::OS.into(),
+            app_version: env!("CARGO_PKG_VERSION").into(),
+            system_lang_code: "en".into(),
+            lang_pack: String::new(),
+            lang_code: "en".into(),
+            proxy: None,
+            params: None,
+            query: Raw(query),
+        },
+    }
+    .to_bytes()
+}
+
+/// Placeholder `random_id` of the serialized sendMessage template (its last 8 bytes).
+const RANDOM_ID_MARK: i64 = 0x5ead_5ead_5ead_5ead;
 
 impl Workload {
     pub fn ping() -> Self {
@@ -60,7 +106,61 @@ impl Workload {
         Self::SaveFilePart { body }
     }
 
-    /// The serialized request number `n`.
+    /// `messages.sendMessage{peer: inputPeerUser{user_id, access_hash}, message: text}`.
+    pub fn send_message(user_id: i64, access_hash: i64, text: &str) -> Self {
+        let body = tl::functions::messages::SendMessage {
+            no_webpage: false,
+            silent: false,
+            background: false,
+            clear_draft: false,
+            noforwards: false,
+            update_stickersets_order: false,
+            invert_media: false,
+            allow_paid_floodskip: false,
+            peer: tl::enums::InputPeer::User(tl::types::InputPeerUser {
+                user_id,
+                access_hash,
+            }),
+            reply_to: None,
+            message: text.into(),
+            random_id: RANDOM_ID_MARK,
+            reply_markup: None,
+            entities: None,
+            schedule_date: None,
+            schedule_repeat_period: None,
+            send_as: None,
+            quick_reply_shortcut: None,
+            effect: None,
+            allow_paid_stars: None,
+            suggested_post: None,
+            rich_message: None,
+        }
+        .to_bytes();
+        // With no optional field after it, random_id is the last field: patched per request.
+        assert!(body.ends_with(&RANDOM_ID_MARK.to_le_bytes()));
+        Self::SendMessage {
+            first: with_init_connection(&body),
+            body,
+            random_base: rand::random(),
+        }
+    }
+
+    pub fn listen() -> Self {
+        Self::Listen {
+            first: with_init_connection(&tl::functions::updates::GetState {}.to_bytes()),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The constructor every successful answer must have, where the workload knows it.
+    fn expected_answer(&self) -> Option<u32> {
+        match self {
+            Self::SendMessage { .. } => Some(tl::types::UpdateShortSentMessage::CONSTRUCTOR_ID),
+            _ => None,
+        }
+    }
+
+    /// The serialized request number `n` (the first is 1).
     fn body(&mut self, n: u64) -> &[u8] {
         match self {
             Self::Ping { scratch } => {
@@ -71,6 +171,23 @@ impl Workload {
                 // saveFilePart#b304a621 file_id:long file_part:int bytes:bytes
                 body[12..16].copy_from_slice(&(n as i32).to_le_bytes());
                 body
+            }
+            Self::SendMessage {
+                body,
+                first,
+                random_base,
+            } => {
+                let request = if n == 1 { first } else { body };
+                let at = request.len() - 8;
+                request[at..].copy_from_slice(&random_base.wrapping_add(n as i64).to_le_bytes());
+                request
+            }
+            Self::Listen { first, scratch } => {
+                if n == 1 {
+                    return first;
+                }
+                *scratch = tl::functions::Ping { ping_id: n as i64 }.to_bytes();
+                scratch
             }
         }
     }
@@ -92,10 +209,34 @@ pub struct RunStats {
     /// Of those, how many were `rpc_error`s, and the first error seen.
     pub rpc_errors: u64,
     pub first_error: Option<String>,
+    /// Of those, how many were results of another type than the workload expects, and the
+    /// first such constructor.
+    pub unexpected: u64,
+    pub first_unexpected: Option<u32>,
+    /// Updates pushed by the server (not answers to a request) received before the deadline.
+    pub updates: u64,
     /// Requests re-sent after a bad_msg_notification / bad_server_salt.
     pub resent: u64,
     /// Round-trip times, if asked for.
     pub latencies: Vec<Duration>,
+}
+
+/// What a request got back.
+enum Answer {
+    /// A result, with its constructor id.
+    Result(Option<u32>),
+    /// `rpc_error`: `CODE MESSAGE`.
+    Error(String),
+}
+
+/// What the frames of one read contained.
+#[derive(Default)]
+struct Inbox {
+    answered: Vec<(MsgId, Answer)>,
+    /// (bad msg_id, code, retryable) from bad_msg_notification / bad_server_salt.
+    refused: Vec<(MsgId, i32, bool)>,
+    /// Updates the server pushed.
+    updates: u64,
 }
 
 struct Pending {
@@ -149,8 +290,8 @@ impl Client {
         let mut inflight: HashMap<MsgId, Pending> = HashMap::with_capacity(window * 2);
         let mut retry: VecDeque<u64> = VecDeque::new();
         let mut pushed: Vec<(MsgId, u64)> = Vec::with_capacity(window);
-        let mut answered: Vec<(MsgId, Option<String>)> = Vec::new();
-        let mut refused: Vec<(MsgId, i32, bool)> = Vec::new();
+        let mut inbox = Inbox::default();
+        let expected = work.expected_answer();
         loop {
             let stopping = Instant::now() >= stop.deadline
                 || stop
@@ -209,26 +350,40 @@ impl Client {
                 return Ok(stats);
             }
 
-            self.read_some(&mut answered, &mut refused).await?;
+            self.read_some(&mut inbox).await?;
             let now = Instant::now();
             let counts = now <= stop.deadline;
-            for (msg_id, error) in answered.drain(..) {
+            if counts {
+                stats.updates += inbox.updates;
+            }
+            inbox.updates = 0;
+            for (msg_id, answer) in inbox.answered.drain(..) {
                 // Answers to Encrypted's own requests, or to requests already re-sent, are not ours.
                 let Some(pending) = inflight.remove(&msg_id) else {
                     continue;
                 };
                 if counts {
                     stats.completed += 1;
-                    if let Some(error) = error {
-                        stats.rpc_errors += 1;
-                        stats.first_error.get_or_insert(error);
+                    match answer {
+                        Answer::Error(error) => {
+                            stats.rpc_errors += 1;
+                            stats.first_error.get_or_insert(error);
+                        }
+                        Answer::Result(constructor) => {
+                            if expected.is_some() && constructor != expected {
+                                stats.unexpected += 1;
+                                if stats.first_unexpected.is_none() {
+                                    stats.first_unexpected = constructor;
+                                }
+                            }
+                        }
                     }
                     if record_latency {
                         stats.latencies.push(now - pending.sent);
                     }
                 }
             }
-            for (bad, code, retryable) in refused.drain(..) {
+            for (bad, code, retryable) in inbox.refused.drain(..) {
                 let hit: Vec<MsgId> = inflight
                     .iter()
                     .filter(|(id, p)| **id == bad || p.packet == bad)
@@ -246,12 +401,77 @@ impl Client {
         }
     }
 
-    /// Reads at least one chunk and deserializes every complete frame in the buffer.
-    async fn read_some(
+    /// A recipient's run: reads pushed updates until `done`, counting those received before
+    /// `deadline`, and acknowledges them. The acks ride along a ping (grammers' `Encrypted`
+    /// sends acks only with a request), one ping in flight at most, once `ack_every` updates
+    /// wait for their ack. When `done` fires, one last ping acknowledges the rest and the run
+    /// ends with its pong.
+    pub async fn listen(
         &mut self,
-        answered: &mut Vec<(MsgId, Option<String>)>,
-        refused: &mut Vec<(MsgId, i32, bool)>,
-    ) -> anyhow::Result<()> {
+        work: &mut Workload,
+        ack_every: u64,
+        deadline: Instant,
+        mut done: watch::Receiver<bool>,
+    ) -> anyhow::Result<RunStats> {
+        let mut stats = RunStats::default();
+        let mut inbox = Inbox::default();
+        let mut unacked = 0u64;
+        // The ping in flight: its msg_id and its packet's (a container when acks went along).
+        let mut ping: Option<(MsgId, MsgId)> = None;
+        let mut finishing = false;
+        loop {
+            if ping.is_none() && (unacked >= ack_every || (finishing && unacked > 0)) {
+                self.next_n += 1;
+                let pushed = self
+                    .mtp
+                    .push(&mut self.write, work.body(self.next_n.max(2)));
+                // None while Encrypted fetches salts: its own request goes out, the ping later.
+                if let Some(packet) = self.mtp.finalize(&mut self.write) {
+                    self.transport.pack(&mut self.write);
+                    self.stream
+                        .write_all(&self.write[..])
+                        .await
+                        .context("write")?;
+                    self.write.clear();
+                    if let Some(msg_id) = pushed {
+                        ping = Some((msg_id, packet));
+                        unacked = 0;
+                    }
+                }
+            }
+            if finishing && ping.is_none() && unacked == 0 {
+                return Ok(stats);
+            }
+            tokio::select! {
+                read = self.read_some(&mut inbox) => read?,
+                _ = stopped(&mut done), if !finishing => {
+                    finishing = true;
+                    // Everything received so far still needs its ack.
+                    unacked += 1;
+                    continue;
+                }
+            }
+            if Instant::now() <= deadline {
+                stats.updates += inbox.updates;
+            }
+            unacked += inbox.updates;
+            inbox.updates = 0;
+            for (msg_id, _) in inbox.answered.drain(..) {
+                if ping.is_some_and(|(id, _)| id == msg_id) {
+                    ping = None;
+                }
+            }
+            for (bad, _, _) in inbox.refused.drain(..) {
+                if ping.is_some_and(|(id, packet)| id == bad || packet == bad) {
+                    ping = None;
+                    unacked = unacked.max(1);
+                }
+            }
+        }
+    }
+
+    /// Reads at least one chunk and deserializes every complete frame in the buffer.
+    async fn read_some(&mut self, inbox: &mut Inbox) -> anyhow::Result<()> {
         if self.read_len == self.read.len() {
             bail!("read buffer full: a frame larger than {READ_BUFFER} bytes?");
         }
@@ -277,15 +497,25 @@ impl Client {
                     offset += frame.next_offset;
                     for result in results {
                         match result {
-                            Deserialization::RpcResult(r) => answered.push((r.msg_id, None)),
-                            Deserialization::RpcError(e) => {
-                                answered.push((e.msg_id, Some(e.error.error_message)))
+                            Deserialization::RpcResult(r) => {
+                                let constructor =
+                                    r.body.first_chunk().map(|c| u32::from_le_bytes(*c));
+                                inbox.answered.push((r.msg_id, Answer::Result(constructor)))
                             }
+                            Deserialization::RpcError(e) => inbox.answered.push((
+                                e.msg_id,
+                                Answer::Error(format!(
+                                    "{} {}",
+                                    e.error.error_code, e.error.error_message
+                                )),
+                            )),
                             Deserialization::BadMessage(b) => {
-                                refused.push((b.msg_id, b.code, b.retryable()))
+                                inbox.refused.push((b.msg_id, b.code, b.retryable()))
                             }
                             Deserialization::Failure(f) => bail!("undecodable answer: {}", f.error),
-                            Deserialization::Update(_) | Deserialization::OwnUpdate { .. } => {}
+                            Deserialization::Update(_) => inbox.updates += 1,
+                            // A copy of an answer that is an Updates: the answer itself counts.
+                            Deserialization::OwnUpdate { .. } => {}
                         }
                     }
                 }
@@ -296,5 +526,60 @@ impl Client {
         self.read.copy_within(offset..self.read_len, 0);
         self.read_len -= offset;
         Ok(())
+    }
+}
+
+/// Resolves once `done` holds true (or its sender is gone).
+async fn stopped(done: &mut watch::Receiver<bool>) {
+    let _ = done.wait_for(|done| *done).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grammers_tl_types::Deserializable;
+
+    // Functions deserialize without their constructor id: the tests skip its 4 bytes.
+
+    #[test]
+    fn send_message_requests_have_their_own_random_id() {
+        let mut work = Workload::send_message(42, 7, "hi");
+        let Workload::SendMessage { random_base, .. } = work else {
+            unreachable!()
+        };
+        let second = tl::functions::messages::SendMessage::from_bytes(&work.body(2)[4..]).unwrap();
+        assert_eq!(second.random_id, random_base.wrapping_add(2));
+        assert_eq!(second.message, "hi");
+        let tl::enums::InputPeer::User(peer) = second.peer else {
+            panic!("not an inputPeerUser")
+        };
+        assert_eq!((peer.user_id, peer.access_hash), (42, 7));
+        let third = tl::functions::messages::SendMessage::from_bytes(&work.body(3)[4..]).unwrap();
+        assert_eq!(third.random_id, random_base.wrapping_add(3));
+
+        // The first request goes wrapped, as a real client's does, with its random_id last.
+        let first = work.body(1).to_vec();
+        assert_eq!(
+            &first[..8],
+            [
+                tl::functions::InvokeWithLayer::<()>::CONSTRUCTOR_ID.to_le_bytes(),
+                tl::LAYER.to_le_bytes()
+            ]
+            .concat()
+        );
+        assert!(first.ends_with(&random_base.wrapping_add(1).to_le_bytes()));
+        assert!(first.len() > work.body(2).len());
+    }
+
+    #[test]
+    fn listeners_start_with_init_connection_then_ping() {
+        let mut work = Workload::listen();
+        let first = work.body(1).to_vec();
+        assert_eq!(
+            &first[..4],
+            tl::functions::InvokeWithLayer::<()>::CONSTRUCTOR_ID.to_le_bytes()
+        );
+        let ping = tl::functions::Ping::from_bytes(&work.body(5)[4..]).unwrap();
+        assert_eq!(ping.ping_id, 5);
     }
 }

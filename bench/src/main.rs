@@ -6,6 +6,9 @@
 //! another runtime (`bench-client`, `--client-threads`), and reports each figure as the median
 //! of `--runs` runs of `--secs` seconds, with min and max. Runs of the different scenarios are
 //! interleaved (run 1 of everything, then run 2...) so a noisy neighbour hurts all of them alike.
+//!
+//! The `send-message` scenarios create users in the mock's world in-process, give every
+//! connection a key already logged in as one of them, and measure `messages.sendMessage`.
 
 mod client;
 mod stats;
@@ -17,6 +20,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use sha2::{Digest, Sha256};
 use telegate_mockdc::server::{MockDc, MockDcConfig};
+use telegate_mockdc::world::NewUser;
+use tokio::sync::watch;
 
 use client::{Client, RunStats, Stop, Workload};
 use stats::{
@@ -73,8 +78,19 @@ struct MockdcArgs {
     /// the server decrypts the current one).
     #[arg(long, default_value_t = 2)]
     upload_window: usize,
+    /// Sender connections of the send-message figures, each logged in as its own user and
+    /// sending to its own recipient (send-message-online: plus one connection per recipient).
+    #[arg(long, default_value_t = 100)]
+    send_connections: usize,
+    /// messages.sendMessage calls in flight per sender connection.
+    #[arg(long, default_value_t = 8)]
+    send_window: usize,
+    /// send-message-online: a recipient acknowledges pushed updates (along with a ping) once
+    /// this many wait for their ack.
+    #[arg(long, default_value_t = 32)]
+    ack_every: u64,
     /// Only these scenarios (comma-separated); all by default.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, alias = "scenario", value_delimiter = ',')]
     only: Vec<Scenario>,
     /// Print the report as JSON on stdout (the table then goes to stderr).
     #[arg(long)]
@@ -93,6 +109,10 @@ enum Scenario {
     Upload,
     /// 512 KiB uploads on `--upload-connections` connections.
     UploadConnections,
+    /// messages.sendMessage from `--send-connections` logged-in users, recipients offline.
+    SendMessage,
+    /// The same with every recipient online: its own connection reads and acks the pushes.
+    SendMessageOnline,
     /// AES-256-IGE decrypt + SHA-256 of 512 KiB buffers, one thread, no server.
     Ceiling,
 }
@@ -125,8 +145,62 @@ struct Slot {
 struct Group {
     scenario: Scenario,
     slots: Vec<Slot>,
+    /// Connections that only listen for pushed updates (send-message-online's recipients).
+    listeners: Vec<Slot>,
     window: usize,
     latency: bool,
+}
+
+/// A sender and the recipient it writes to, both users of the mock's world.
+struct Pair {
+    sender: i64,
+    recipient: i64,
+    /// The access hash the sender sees for the recipient.
+    access_hash: i64,
+    /// Their home DC (both users get the world's default one).
+    dc_id: i32,
+}
+
+/// Short, like most chat messages.
+const MESSAGE_TEXT: &str = "hello from telegate-bench";
+/// The issue's target for messages.sendMessage on one server core.
+const SEND_TARGET_PER_SEC: f64 = 20_000.0;
+
+/// Creates `count` sender/recipient pairs in the mock's world; `first` numbers them so phones
+/// and usernames stay unique across calls.
+fn create_pairs(dc: &MockDc, first: usize, count: usize) -> anyhow::Result<Vec<Pair>> {
+    let dc_count = dc.ready_info().dcs.len() as i32;
+    let mut world = dc.cluster().world();
+    let mut user = |role: &str, index: usize| -> anyhow::Result<(i64, i32)> {
+        let user = world
+            .create_user(
+                NewUser {
+                    // 11 digits; 1 for senders, 2 for recipients.
+                    phone: format!("99{}{index:08}", if role == "s" { 1 } else { 2 }),
+                    first_name: format!("Bench {role}{index}"),
+                    username: Some(format!("bench_{role}{index}")),
+                    ..Default::default()
+                },
+                dc_count,
+            )
+            .map_err(|e| anyhow::anyhow!("create user {role}{index}: {e}"))?;
+        Ok((user.id, user.dc_id))
+    };
+    let mut pairs = Vec::with_capacity(count);
+    for index in first..first + count {
+        let (sender, dc_id) = user("s", index)?;
+        let (recipient, _) = user("r", index)?;
+        pairs.push(Pair {
+            sender,
+            recipient,
+            access_hash: 0,
+            dc_id,
+        });
+    }
+    for pair in &mut pairs {
+        pair.access_hash = world.access_hash(pair.sender, pair.recipient);
+    }
+    Ok(pairs)
 }
 
 /// Per-run values of one reported figure.
@@ -234,8 +308,10 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
     } else {
         None
     };
+    // Two DCs: users get the world's default home DC, 2, as on Telegram; pings and uploads go
+    // to DC 1.
     let config = MockDcConfig {
-        dcs: 1,
+        dcs: 2,
         ..Default::default()
     };
     // MockDc::start spawns its listeners on the runtime it is started from.
@@ -255,6 +331,27 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
         args.client_threads.max(1),
     );
 
+    // Each send-message figure gets users of its own: the offline figure's recipients must
+    // have no connection, and the online figure's recipients stay connected between its runs.
+    let mut pairs_of = Vec::new();
+    for (i, scenario) in [Scenario::SendMessage, Scenario::SendMessageOnline]
+        .into_iter()
+        .enumerate()
+    {
+        if wants(scenario) {
+            let pairs = create_pairs(&dc, i * args.send_connections, args.send_connections)?;
+            pairs_of.push((scenario, pairs));
+        }
+    }
+    let dc_addr = |dc_id: i32| {
+        dc.ready_info()
+            .dcs
+            .iter()
+            .find(|d| d.id == dc_id)
+            .map(|d| SocketAddr::from((d.host, d.port)))
+            .with_context(|| format!("no DC {dc_id} in the mock"))
+    };
+
     let mut notes = Vec::new();
     let result = client_rt.block_on(async {
         let mut groups = Vec::new();
@@ -264,26 +361,67 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
             (Scenario::PingConnections, args.connections, args.connection_window, false),
             (Scenario::Upload, 1, args.upload_window, false),
             (Scenario::UploadConnections, args.upload_connections, args.upload_window, false),
+            (Scenario::SendMessage, args.send_connections, args.send_window, false),
+            (Scenario::SendMessageOnline, args.send_connections, args.send_window, false),
         ];
         plan.retain(|p| wants(p.0));
         for (scenario, connections, window, latency) in plan {
             let mut slots = Vec::with_capacity(connections);
-            for _ in 0..connections {
-                let client = Client::connect(addr, dc.register_auth_key(info.id)).await?;
-                let work = match scenario {
-                    Scenario::Upload | Scenario::UploadConnections => Workload::save_file_part(payload),
-                    _ => Workload::ping(),
-                };
-                slots.push(Slot { client, work });
+            let mut listeners = Vec::new();
+            let pairs = pairs_of.iter().find(|(s, _)| *s == scenario).map(|(_, p)| p.as_slice());
+            if let Some(pairs) = pairs {
+                for pair in pairs {
+                    let key = dc.register_authorized_key(pair.dc_id, pair.sender);
+                    let client = Client::connect(dc_addr(pair.dc_id)?, key).await?;
+                    let work = Workload::send_message(pair.recipient, pair.access_hash, MESSAGE_TEXT);
+                    slots.push(Slot { client, work });
+                    if scenario == Scenario::SendMessageOnline {
+                        let key = dc.register_authorized_key(pair.dc_id, pair.recipient);
+                        let client = Client::connect(dc_addr(pair.dc_id)?, key).await?;
+                        listeners.push(Slot { client, work: Workload::listen() });
+                    }
+                }
+            } else {
+                for _ in 0..connections {
+                    let client = Client::connect(addr, dc.register_auth_key(info.id)).await?;
+                    let work = match scenario {
+                        Scenario::Upload | Scenario::UploadConnections => Workload::save_file_part(payload),
+                        _ => Workload::ping(),
+                    };
+                    slots.push(Slot { client, work });
+                }
             }
             // Warm up: the salt dance (bad_server_salt, get_future_salts) and one real request.
-            let warm = Stop {
+            // Recipients go first, so that their sessions are online (subscribed to their
+            // updates) before anything is sent to them.
+            let warm = || Stop {
                 deadline: Instant::now() + Duration::from_secs(30),
                 max_completions: Some(2),
             };
-            let (warmed, stats) = run_group(slots, 1, 1, warm, false).await?;
+            if !listeners.is_empty() {
+                let (warmed, stats) = run_group(listeners, 1, 1, warm(), false).await?;
+                if stats.completed < 2 * warmed.len() as u64 || stats.rpc_errors > 0 {
+                    bail!(
+                        "{scenario:?}: recipients' warm-up got {} answers, {} errors (first: {:?})",
+                        stats.completed,
+                        stats.rpc_errors,
+                        stats.first_error
+                    );
+                }
+                listeners = warmed;
+            }
+            let (warmed, stats) = run_group(slots, 1, 1, warm(), false).await?;
             if stats.completed < 2 * warmed.len() as u64 {
                 bail!("{scenario:?}: warm-up got {} answers", stats.completed);
+            }
+            if pairs.is_some() && (stats.rpc_errors > 0 || stats.unexpected > 0) {
+                bail!(
+                    "{scenario:?}: warm-up got {} rpc_errors (first: {:?}) and {} unexpected results (first constructor: {:08x?})",
+                    stats.rpc_errors,
+                    stats.first_error,
+                    stats.unexpected,
+                    stats.first_unexpected
+                );
             }
             if matches!(scenario, Scenario::Upload | Scenario::UploadConnections) && notes.is_empty() {
                 notes.push(match &stats.first_error {
@@ -298,6 +436,7 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
             groups.push(Group {
                 scenario,
                 slots: warmed,
+                listeners,
                 window,
                 latency,
             });
@@ -320,6 +459,8 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
             s.client_busy.extend(sample.client.map(|c| c.busy_pct));
             s.client_wait.extend(sample.client.map(|c| c.waiting_pct));
         };
+        // Successful sendMessage answers counted over all runs, per scenario.
+        let mut sent_ok: Vec<(Scenario, u64)> = Vec::new();
         for run in 1..=args.runs {
             eprintln!("run {run}/{}", args.runs);
             for group in &mut groups {
@@ -330,9 +471,20 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
                     max_completions: None,
                 };
                 let meter = CpuMeter::start();
-                let (slots, mut stats) = run_group(slots, group.window, args.batch.max(1), stop, group.latency).await?;
+                let (done, listening) = watch::channel(false);
+                let listen_tasks = start_listening(
+                    std::mem::take(&mut group.listeners),
+                    args.ack_every.max(1),
+                    stop.deadline,
+                    listening,
+                );
+                let sent = run_group(slots, group.window, args.batch.max(1), stop, group.latency).await;
+                let _ = done.send(true);
+                let (listeners, heard) = finish_listening(listen_tasks).await?;
+                let (slots, mut stats) = sent?;
                 let cpu = meter.stop();
                 group.slots = slots;
+                group.listeners = listeners;
                 let rate = stats.completed as f64 / args.secs;
                 match group.scenario {
                     Scenario::PingPipelined | Scenario::PingConnections => {
@@ -348,6 +500,31 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
                     Scenario::Upload | Scenario::UploadConnections => {
                         let mbps = rate * payload as f64 / 1e6;
                         record(group.scenario, "mbps", Sample::through_server(mbps, cpu));
+                    }
+                    Scenario::SendMessage | Scenario::SendMessageOnline => {
+                        let ok = stats.completed - stats.rpc_errors - stats.unexpected;
+                        match sent_ok.iter_mut().find(|(s, _)| *s == group.scenario) {
+                            Some((_, total)) => *total += ok,
+                            None => sent_ok.push((group.scenario, ok)),
+                        }
+                        let rps = ok as f64 / args.secs;
+                        record(group.scenario, "rps", Sample::through_server(rps, cpu));
+                        let errors = stats.rpc_errors + stats.unexpected;
+                        record(group.scenario, "errors", Sample::plain(errors as f64));
+                        if group.scenario == Scenario::SendMessageOnline {
+                            let updates = heard.updates as f64 / args.secs;
+                            record(group.scenario, "updates", Sample::through_server(updates, cpu));
+                        }
+                        if errors > 0 {
+                            eprintln!(
+                                "  {:?}: {} rpc_errors (first: {:?}), {} unexpected results (first constructor: {:08x?})",
+                                group.scenario,
+                                stats.rpc_errors,
+                                stats.first_error,
+                                stats.unexpected,
+                                stats.first_unexpected
+                            );
+                        }
                     }
                     Scenario::Ceiling => unreachable!("not a client scenario"),
                 }
@@ -383,7 +560,29 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
                 );
             }
         }
-        let clients: Vec<Slot> = groups.into_iter().flat_map(|g| g.slots).collect();
+        // The answers were not made up: every call counted left a message in its recipient's
+        // box (warm-up and drained calls add a few more).
+        for (scenario, counted) in &sent_ok {
+            let Some((_, pairs)) = pairs_of.iter().find(|(s, _)| s == scenario) else { continue };
+            let world = dc.cluster().world();
+            let stored: usize = pairs
+                .iter()
+                .filter_map(|p| world.mailbox(p.recipient))
+                .map(|b| b.messages.len())
+                .sum();
+            if (stored as u64) < *counted {
+                bail!("{scenario:?}: {counted} messages counted as sent but only {stored} stored");
+            }
+            notes.push(format!(
+                "{}: {counted} sendMessage answers counted over the runs; the recipients' boxes \
+                 hold {stored} messages (warm-up and drained calls included)",
+                scenario_name(*scenario)
+            ));
+        }
+        let clients: Vec<Slot> = groups
+            .into_iter()
+            .flat_map(|g| g.slots.into_iter().chain(g.listeners))
+            .collect();
         drop(clients);
         anyhow::Ok(series)
     });
@@ -426,6 +625,32 @@ fn mockdc(args: &MockdcArgs) -> anyhow::Result<Report> {
                 });
             }
         }
+    }
+    for key in ["send-message.rps", "send-message-online.rps"] {
+        let Some(f) = find(key) else { continue };
+        let verdict = |v: f64| {
+            if v >= SEND_TARGET_PER_SEC {
+                "met"
+            } else {
+                "NOT met"
+            }
+        };
+        let per_cpu = f
+            .per_cpu_second
+            .map(|p| {
+                format!(
+                    "{:.0} per server CPU-second: {}",
+                    p.median,
+                    verdict(p.median)
+                )
+            })
+            .unwrap_or_else(|| "per server CPU-second: unknown".into());
+        notes.push(format!(
+            "{key}: target {SEND_TARGET_PER_SEC:.0}/s on one server core; wall clock {:.0}/s: {}; {per_cpu}{}",
+            f.summary.median,
+            verdict(f.summary.median),
+            if args.server_threads == 1 { "" } else { " (server threads is not 1: not the one-core figure)" }
+        ));
     }
     if args.server_threads == 0 {
         notes.push(
@@ -503,6 +728,28 @@ fn describe(
             ),
             "MB/s",
         ),
+        (Scenario::SendMessage | Scenario::SendMessageOnline, key) => {
+            let recipients = if scenario == Scenario::SendMessage {
+                "recipients offline"
+            } else {
+                "recipients online"
+            };
+            let (n, w) = (args.send_connections, args.send_window);
+            match key {
+                "rps" => (
+                    format!("sendMessage, {n} conns x {w} in flight, {recipients}"),
+                    "req/s",
+                ),
+                "updates" => (
+                    format!("updates pushed, {n} conns x {w} in flight, {recipients}"),
+                    "upd/s",
+                ),
+                _ => (
+                    format!("sendMessage errors/run, {n} conns x {w}, {recipients}"),
+                    "calls",
+                ),
+            }
+        }
         (Scenario::Ceiling, _) => (
             format!("ceiling: AES-256-IGE decrypt + SHA-256 of {kib} KiB, 1 thread"),
             "MB/s",
@@ -538,11 +785,52 @@ async fn run_group(
         let stats = stats?;
         total.completed += stats.completed;
         total.rpc_errors += stats.rpc_errors;
+        total.unexpected += stats.unexpected;
+        total.updates += stats.updates;
         total.resent += stats.resent;
         if total.first_error.is_none() {
             total.first_error = stats.first_error;
         }
+        if total.first_unexpected.is_none() {
+            total.first_unexpected = stats.first_unexpected;
+        }
         total.latencies.extend(stats.latencies);
+        slots.push(slot);
+    }
+    Ok((slots, total))
+}
+
+/// Starts every listener of a group on its own task until `done`.
+fn start_listening(
+    listeners: Vec<Slot>,
+    ack_every: u64,
+    deadline: Instant,
+    done: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<(Slot, anyhow::Result<RunStats>)>> {
+    listeners
+        .into_iter()
+        .map(|mut slot| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let stats = slot
+                    .client
+                    .listen(&mut slot.work, ack_every, deadline, done)
+                    .await;
+                (slot, stats)
+            })
+        })
+        .collect()
+}
+
+/// Waits for the listeners (once `done` was sent) and adds up what they heard.
+async fn finish_listening(
+    tasks: Vec<tokio::task::JoinHandle<(Slot, anyhow::Result<RunStats>)>>,
+) -> anyhow::Result<(Vec<Slot>, RunStats)> {
+    let mut slots = Vec::with_capacity(tasks.len());
+    let mut total = RunStats::default();
+    for task in tasks {
+        let (slot, stats) = task.await.context("listener task panicked")?;
+        total.updates += stats?.updates;
         slots.push(slot);
     }
     Ok((slots, total))

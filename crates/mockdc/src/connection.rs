@@ -141,6 +141,11 @@ impl Connection {
 
     /// Sends an update pushed by the world, encoded for this session's layer.
     pub fn push_update(&mut self, push: &Push, now_ms: u64, out: &mut Vec<u8>) {
+        self.push_updates(std::slice::from_ref(push), now_ms, out);
+    }
+
+    /// Sends several pushed updates in one packet (a container), as a burst arrives.
+    pub fn push_updates(&mut self, pushes: &[Push], now_ms: u64, out: &mut Vec<u8>) {
         let (Some(key), Some(session)) = (self.key.clone(), self.session.clone()) else {
             return;
         };
@@ -148,12 +153,14 @@ impl Connection {
             let s = session.lock().expect("session lock");
             (s.id, s.layer)
         };
-        self.outgoing.push(Outgoing {
-            body: push(layer),
-            content: true,
-            response: false,
-            keep: Some(None),
-        });
+        for push in pushes {
+            self.outgoing.push(Outgoing {
+                body: push(layer),
+                content: true,
+                response: false,
+                keep: Some(None),
+            });
+        }
         self.flush(&key.key, session_id, now_ms, out);
     }
 

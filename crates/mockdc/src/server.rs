@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::cluster::{Cluster, DcAddress};
+use crate::cluster::{Cluster, DcAddress, Push};
 use crate::connection::Connection;
 use crate::control;
 use crate::crypto::AuthKey;
@@ -324,6 +324,20 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
+/// The update just received plus whatever else is already queued (up to a bound), so a burst
+/// goes out as one packet and one write instead of one each.
+fn drain_burst(first: Push, updates: &mut tokio::sync::mpsc::UnboundedReceiver<Push>) -> Vec<Push> {
+    const MAX_BURST: usize = 64;
+    let mut burst = vec![first];
+    while burst.len() < MAX_BURST {
+        match updates.try_recv() {
+            Ok(next) => burst.push(next),
+            Err(_) => break,
+        }
+    }
+    burst
+}
+
 /// A deadline as a future: `None` never fires.
 async fn sleep_until_ms(deadline: Option<u64>) {
     match deadline {
@@ -379,7 +393,8 @@ async fn serve_tcp(
     loop {
         tokio::select! {
             Some(update) = updates.recv() => {
-                connection.push_update(&update, now_ms(), &mut out);
+                let burst = drain_burst(update, &mut updates);
+                connection.push_updates(&burst, now_ms(), &mut out);
                 write_with_faults(&mut stream, &cluster, &mut out).await?;
             }
             read = stream.read(&mut buf) => {
@@ -434,7 +449,8 @@ async fn serve_websocket(
         tokio::select! {
             _ = drops.changed() => return Err(anyhow_like::Error::Protocol("dropped by fault injection".into())),
             Some(update) = updates.recv() => {
-                connection.push_update(&update, now_ms(), &mut out);
+                let burst = drain_burst(update, &mut updates);
+                connection.push_updates(&burst, now_ms(), &mut out);
                 if !out.is_empty() {
                     socket.send(Message::Binary(std::mem::take(&mut out).into())).await?;
                 }
