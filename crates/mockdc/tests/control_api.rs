@@ -4,29 +4,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{connect, connect_with, create_and_login, within};
+use common::{connect, connect_with, create_and_login, http, within};
 use grammers_mtsender::{ConnectionParams, InvocationError, NoRetries};
 use grammers_tl_types as tl;
 use telegate_mockdc::server::{MockDc, MockDcConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let addr = control_url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-    )
-}
 
 fn no_retries() -> ConnectionParams {
     ConnectionParams {

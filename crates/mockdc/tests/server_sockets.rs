@@ -4,27 +4,12 @@
 use std::time::Duration;
 
 use telegate_mockdc::server::{MockDc, MockDcConfig};
+
+mod common;
+
+use common::http;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A minimal HTTP/1.1 exchange (the mock's control API is plain JSON over HTTP).
-async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let addr = control_url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-    )
-}
 
 #[tokio::test]
 async fn control_api_registers_keys_and_names_bad_input() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client_for, within};
+use common::{client_for, http, within};
 use grammers_client::SignInError;
 use grammers_mtsender::InvocationError;
 use grammers_tl_types as tl;
@@ -401,24 +401,4 @@ async fn export_and_import_authorization_across_dcs() {
     );
     client.disconnect();
     dc.shutdown().await;
-}
-
-/// A minimal HTTP/1.1 exchange with the control API.
-async fn http(control_url: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = control_url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-    )
 }

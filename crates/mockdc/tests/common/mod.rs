@@ -11,6 +11,7 @@ use grammers_session::storages::MemorySession;
 use grammers_session::types::DcOption;
 use grammers_session::SessionData;
 use telegate_mockdc::server::MockDc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A grammers client whose session knows only the mock's DCs (no test may reach the internet),
 /// each with a pre-shared key, and whose home is `home_dc`.
@@ -135,4 +136,29 @@ pub async fn create_and_login(dc: &MockDc, client: &Client, phone: &str, usernam
     let code = dc.cluster().world().login_code(phone).unwrap().to_string();
     within(client.sign_in(&token, &code)).await.unwrap();
     user_id
+}
+
+/// A minimal HTTP/1.1 exchange with the mock's control API (plain JSON over HTTP), so the tests
+/// need no HTTP client crate: (status, JSON body or null).
+pub async fn http(
+    control_url: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let addr = control_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let json = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
 }
