@@ -785,6 +785,53 @@ mod tests {
     }
 
     #[test]
+    fn two_factor_errors_are_telegrams() {
+        let (mut world, _) = world_with(Some("secret"));
+        let (hash, _) = world.send_code(2, "15550100", 0).unwrap();
+        let code = world.login_code("15550100").unwrap().to_string();
+        assert_eq!(
+            world
+                .sign_in(2, 3, "15550100", &hash, Some(&code), 1)
+                .unwrap_err(),
+            Fail::new(401, "SESSION_PASSWORD_NEEDED")
+        );
+        // The key is still not authorized, and a stray checkPassword is refused.
+        assert_eq!(
+            world.user_of(3).unwrap_err(),
+            Fail::new(401, "AUTH_KEY_UNREGISTERED")
+        );
+        assert_eq!(
+            world
+                .check_password(2, 4, 1, &[2], &[0; 32], 1)
+                .unwrap_err(),
+            Fail::new(400, "PASSWORD_HASH_INVALID")
+        );
+        let srp_id = world
+            .get_password(3)
+            .unwrap()
+            .expect("has a password")
+            .1
+            .srp_id;
+        assert_eq!(
+            world
+                .check_password(2, 3, srp_id ^ 1, &[2], &[0; 32], 1)
+                .unwrap_err(),
+            Fail::new(400, "SRP_ID_INVALID")
+        );
+        assert_eq!(
+            world
+                .check_password(2, 3, srp_id, &[2], &[0; 32], 1)
+                .unwrap_err(),
+            Fail::new(400, "PASSWORD_HASH_INVALID")
+        );
+        assert_eq!(
+            world.user_of(3).unwrap_err(),
+            Fail::new(401, "AUTH_KEY_UNREGISTERED")
+        );
+        let _ = id;
+    }
+
+    #[test]
     fn unknown_phones_sign_up_or_are_unoccupied() {
         let mut world = World::new(WorldConfig::default());
         let (hash, _) = world.send_code(2, "+44 7000 000000", 0).unwrap();
