@@ -828,7 +828,6 @@ mod tests {
             world.user_of(3).unwrap_err(),
             Fail::new(401, "AUTH_KEY_UNREGISTERED")
         );
-        let _ = id;
     }
 
     #[test]
