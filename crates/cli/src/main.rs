@@ -22,6 +22,47 @@ struct Cli {
 enum Command {
     /// Run the mock Telegram datacenters (MTProto 2.0 on loopback) for tests and CI.
     MockDc(MockDcArgs),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// The master key and the data keys that seal every secret at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// sqlite://PATH?mode=rwc (default) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = telegate_store::DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply pending migrations (they also run at start-up).
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new random master key (base64) to a file readable by its owner only.
+    Generate {
+        /// Where to write it; an existing file is never overwritten.
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// Re-encrypt every secret under a new data key, online, in batches; resumable and
+    /// idempotent. Old keys stay readable until it finishes, then are retired.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Master key file (otherwise TELEGATE_MASTER_KEY or TELEGATE_MASTER_KEY_FILE).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Rows re-encrypted per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -55,7 +96,80 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::MockDc(args) => run_mock_dc(args).await,
+        Command::Db(DbCommand::Migrate(args)) => {
+            telegate_store::migrate(&args.database_url)
+                .await
+                .context("migrating the database")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Generate { key_file }) => {
+            let key = telegate_store::generate_master_key_file(&key_file)
+                .with_context(|| format!("writing {}", key_file.display()))?;
+            // The fingerprint identifies the key without revealing it.
+            println!(
+                "master key written to {} (fingerprint {})",
+                key_file.display(),
+                key.fingerprint()
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate {
+            database,
+            key_file,
+            batch_size,
+        }) => rotate_keys(&database.database_url, key_file.as_deref(), batch_size).await,
     }
+}
+
+async fn rotate_keys(
+    database_url: &str,
+    key_file: Option<&std::path::Path>,
+    batch_size: u32,
+) -> anyhow::Result<()> {
+    let master =
+        telegate_store::MasterKey::from_env_or_file(key_file).context("loading the master key")?;
+    let store = telegate_store::open(database_url, master)
+        .await
+        .context("opening the database")?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} secrets")
+            .expect("valid template"),
+    );
+    let mut progress = |p: telegate_store::RotationProgress| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        bar.set_message(format!("rotating to key {} ({})", p.target_key_id, p.table));
+    };
+    let report = store
+        .rotate_keys(
+            telegate_store::RotateOptions {
+                batch_size,
+                actor: "cli".into(),
+                ..Default::default()
+            },
+            &mut progress,
+        )
+        .await
+        .context("rotating keys")?;
+    bar.finish_and_clear();
+    match report.outcome {
+        telegate_store::RotationOutcome::Finished { retired } => println!(
+            "{} secrets now under key {}{}; retired keys: {:?}",
+            report.rows_done,
+            report.target_key_id,
+            if report.resumed { " (resumed)" } else { "" },
+            retired
+        ),
+        telegate_store::RotationOutcome::Interrupted => {
+            println!(
+                "rotation interrupted after {} secrets; run again to resume",
+                report.rows_done
+            )
+        }
+    }
+    Ok(())
 }
 
 async fn run_mock_dc(args: MockDcArgs) -> anyhow::Result<()> {
