@@ -111,15 +111,7 @@ async fn gramjs_tcp_dh_handshake_getconfig() {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(
-        run.success,
-        "gramjs_handshake.js failed: {}",
-        run.describe()
-    );
-    let result = run
-        .result()
-        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
-    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    let result = run.expect_ok("gramjs_handshake.js");
     assert_eq!(result["client"], "gramjs");
     assert_eq!(result["dc"].as_u64(), Some(2));
     assert_eq!(result["port"].as_u64(), Some(port));
@@ -157,15 +149,7 @@ async fn gramjs_wss(test: &str, transport: &str) {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(
-        run.success,
-        "gramjs_wss.js ({transport}) failed: {}",
-        run.describe()
-    );
-    let result = run
-        .result()
-        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
-    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    let result = run.expect_ok("gramjs_wss.js ({transport})");
     assert_eq!(result["client"], "gramjs-wss");
     assert_eq!(result["port"].as_u64(), Some(port));
     let variants = result["variants"].as_array().expect("variants array");
@@ -239,15 +223,7 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
     .await;
     let _ = std::fs::remove_file(&ready_path);
 
-    assert!(
-        run.success,
-        "gramjs_login_messaging.js failed: {}",
-        run.describe()
-    );
-    let result = run
-        .result()
-        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
-    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    let result = run.expect_ok("gramjs_login_messaging.js");
     assert_eq!(
         result["layer"].as_u64(),
         Some(198),

@@ -84,15 +84,7 @@ async fn telethon_dh_handshake_getconfig_ping_and_unimplemented() {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(
-        run.success,
-        "telethon_handshake.py failed: {}",
-        run.describe()
-    );
-    let result = run
-        .result()
-        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
-    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    let result = run.expect_ok("telethon_handshake.py");
     assert_eq!(result["client"], "telethon");
     let dcs = result["dcs"].as_array().expect("dcs array");
     assert_eq!(dcs.len(), 2, "{}", run.describe());
@@ -177,15 +169,7 @@ async fn telethon_login_with_2fa_then_message_between_two_clients() {
     let _ = std::fs::remove_file(&ready_path);
     dc.shutdown().await;
 
-    assert!(
-        run.success,
-        "telethon_messaging.py failed: {}",
-        run.describe()
-    );
-    let result = run
-        .result()
-        .unwrap_or_else(|| panic!("no JSON result line: {}", run.describe()));
-    assert_eq!(result["ok"], Value::Bool(true), "{}", run.describe());
+    let result = run.expect_ok("telethon_messaging.py");
     assert_eq!(result["client"], "telethon");
     assert_eq!(result["dc"].as_u64(), Some(2));
     assert_eq!(result["a_id"].as_i64(), Some(id_a), "{}", run.describe());

@@ -55,6 +55,16 @@ impl ScriptRun {
             .and_then(|l| serde_json::from_str(l).ok())
     }
 
+    /// Asserts the script exited 0 with a JSON result line saying `"ok": true`; returns it.
+    pub fn expect_ok(&self, script: &str) -> Value {
+        assert!(self.success, "{script} failed: {}", self.describe());
+        let result = self
+            .result()
+            .unwrap_or_else(|| panic!("no JSON result line: {}", self.describe()));
+        assert_eq!(result["ok"], Value::Bool(true), "{}", self.describe());
+        result
+    }
+
     pub fn describe(&self) -> String {
         format!(
             "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
