@@ -12,6 +12,7 @@
 
 mod client;
 mod stats;
+mod suite;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -39,6 +40,11 @@ struct Cli {
 enum Command {
     /// Encrypted RPC round trips and payload throughput through the in-process mock DC.
     Mockdc(MockdcArgs),
+    /// telegate vs GramJS, Telethon+cryptg and bare grammers on one mock DC (bench/README.md).
+    Suite(suite::SuiteArgs),
+    /// The bare-grammers driver process the suite spawns (not for direct use).
+    #[command(hide = true)]
+    PeerGrammers { job_file: std::path::PathBuf },
 }
 
 #[derive(Parser, Clone)]
@@ -118,9 +124,11 @@ enum Scenario {
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::Mockdc(args),
-    } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Mockdc(args) => args,
+        Command::Suite(args) => return suite::run(args),
+        Command::PeerGrammers { job_file } => return suite::grammers_peer::main(&job_file),
+    };
     if args.runs == 0 || args.secs <= 0.0 {
         bail!("--runs and --secs must be positive");
     }

@@ -81,6 +81,19 @@ pub fn threads_times(prefix: &str) -> Option<ThreadTimes> {
     found.then_some(total)
 }
 
+/// Times of every thread of process `pid` (another process: a driver).
+pub fn process_times(pid: u32) -> Option<ThreadTimes> {
+    let mut total = ThreadTimes::default();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(entry) = entry else { continue };
+        if let Some(t) = read_schedstat(&entry.path().join("schedstat")) {
+            total.on_cpu += t.on_cpu;
+            total.waiting += t.waiting;
+        }
+    }
+    Some(total)
+}
+
 /// Times of the calling thread.
 pub fn this_thread_times() -> Option<ThreadTimes> {
     read_schedstat(std::path::Path::new("/proc/thread-self/schedstat"))

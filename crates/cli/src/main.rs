@@ -7,6 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use telegate_mockdc::server::{MockDc, MockDcConfig};
 
+mod serve;
+mod tokens;
+
 #[derive(Parser)]
 #[command(
     name = "telegate",
@@ -20,6 +23,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway's HTTP API (see docs/configuration.md; `--sandbox` to try it out).
+    Serve(serve::ServeArgs),
+    /// API tokens for applications: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Run the mock Telegram datacenters (MTProto 2.0 on loopback) for tests and CI.
     MockDc(MockDcArgs),
     /// Database maintenance.
@@ -86,6 +94,11 @@ struct MockDcArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // `serve` sets up logging from its configuration (format, level).
+    if let Command::Serve(args) = cli.command {
+        return serve::run(args).await;
+    }
     // Logs go to stderr: stdout carries the machine-readable ready line.
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -94,7 +107,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Tokens(cmd) => tokens::run(cmd).await,
         Command::MockDc(args) => run_mock_dc(args).await,
         Command::Db(DbCommand::Migrate(args)) => {
             telegate_store::migrate(&args.database_url)
@@ -189,7 +204,7 @@ async fn run_mock_dc(args: MockDcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

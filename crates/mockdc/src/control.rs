@@ -16,8 +16,8 @@ use crate::server::ReadyInfo;
 use crate::world::{AccountState, NewUser};
 
 #[derive(Clone)]
-struct AppState {
-    cluster: Arc<Cluster>,
+pub(crate) struct AppState {
+    pub(crate) cluster: Arc<Cluster>,
     info: Arc<ReadyInfo>,
 }
 
@@ -64,6 +64,7 @@ pub fn router(cluster: Arc<Cluster>, info: ReadyInfo) -> Router {
             "/v1/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
         )
+        .merge(crate::control_chats::routes())
         .with_state(AppState {
             cluster,
             info: Arc::new(info),
@@ -78,10 +79,15 @@ async fn get_info(State(state): State<AppState>) -> Json<ReadyInfo> {
 #[serde(deny_unknown_fields)]
 struct CreateAuthKey {
     dc_id: i32,
+    /// Log the new key in as this user right away, as if the user had completed a login with it
+    /// (benchmarks and CI that need many ready accounts skip the login dance).
+    #[serde(default)]
+    user_id: Option<i64>,
 }
 
-/// `POST /v1/auth-keys {"dc_id":2}` → `{"dc_id":2,"auth_key":"<512 hex>"}`: a pre-shared key for
-/// clients that cannot complete DH against the mock's RSA key (grammers hard-codes Telegram's).
+/// `POST /v1/auth-keys {"dc_id":2, "user_id"?: 42}` → `{"dc_id":2,"auth_key":"<512 hex>"}`: a
+/// pre-shared key for clients that cannot complete DH against the mock's RSA key (grammers
+/// hard-codes Telegram's); with `user_id`, already logged in as that user.
 async fn create_auth_key(
     State(state): State<AppState>,
     body: Result<Json<CreateAuthKey>, JsonRejection>,
@@ -94,13 +100,28 @@ async fn create_auth_key(
             state.cluster.dcs().len()
         )));
     }
+    if let Some(user_id) = request.user_id {
+        if state.cluster.world().user(user_id).is_none() {
+            return Err(user_not_found(user_id));
+        }
+    }
     let key = state.cluster.register_random_key(request.dc_id);
+    if let Some(user_id) = request.user_id {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        state
+            .cluster
+            .world()
+            .authorize(key.id(), user_id, request.dc_id, now);
+    }
     Ok(Json(
         json!({ "dc_id": request.dc_id, "auth_key": hex::encode(key.bytes()) }),
     ))
 }
 
-fn user_not_found(user_id: i64) -> ControlError {
+pub(crate) fn user_not_found(user_id: i64) -> ControlError {
     ControlError::NotFound(format!("no user {user_id}"))
 }
 
@@ -214,7 +235,7 @@ async fn get_login_code(
     Ok(Json(json!({ "code": code })))
 }
 
-fn now_secs() -> i32 {
+pub(crate) fn now_secs() -> i32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i32)
@@ -319,11 +340,11 @@ async fn get_messages(
             b.messages
                 .values()
                 .rev()
-                .filter(|m| peer.is_none_or(|p| m.peer == p))
+                .filter(|m| peer.is_none_or(|p| m.peer == crate::world::Peer::User(p)))
                 .take(limit)
                 .map(|m| {
                     json!({
-                        "id": m.id, "peer": m.peer, "from": m.from, "out": m.out, "date": m.date,
+                        "id": m.id, "peer": m.peer.bot_api_id(), "from": m.from, "out": m.out, "date": m.date,
                         "text": m.text, "edit_date": m.edit_date, "forwarded_from": m.fwd_from.map(|f| f.0),
                     })
                 })
@@ -378,7 +399,7 @@ async fn add_fault(
 ) -> Result<Json<serde_json::Value>, ControlError> {
     let Json(spec) = body.map_err(|rejection| {
         ControlError::BadRequest(format!(
-            "invalid fault: {} (expected one of method+error(+count), flood_limit, latency_ms, bandwidth_bytes_per_sec, drop_connections, drop_connections_every_secs, updates_too_long_for_user)",
+            "invalid fault: {} (expected one of method+error(+count), flood_limit, flood_preset, latency_ms, bandwidth_bytes_per_sec, drop_connections, drop_connections_every_secs, updates_too_long_for_user, channel_too_long)",
             rejection.body_text()
         ))
     })?;
@@ -401,6 +422,9 @@ async fn add_fault(
         });
         let delivered = state.cluster.deliver(&keys, None, &push);
         return Ok(Json(json!({ "delivered": delivered })));
+    }
+    if let crate::faults::FaultSpec::ChannelTooLong { channel_too_long } = &spec {
+        return crate::control_chats::channel_too_long(&state, channel_too_long);
     }
     if matches!(spec, crate::faults::FaultSpec::DropNow { .. }) {
         state.cluster.drop_connections();

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod connection;
 pub mod control;
+mod control_chats;
 pub mod crypto;
 pub mod faults;
 pub mod handshake;

@@ -287,3 +287,87 @@ async fn updates_too_long_is_pushed_to_the_users_online_sessions() {
     client.disconnect();
     dc.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_auth_key_created_for_a_user_is_already_logged_in() {
+    use std::net::{Ipv4Addr, SocketAddrV4, SocketAddrV6};
+    use std::sync::Arc;
+
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = dc.ready_info().control_url.clone();
+    let (status, carol) = http(
+        &url,
+        "POST",
+        "/v1/users",
+        r#"{"phone":"+1 555 7301","first_name":"Carol","username":"carol_key"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{carol}");
+    let carol_id = carol["user_id"].as_i64().unwrap();
+
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/auth-keys",
+        &format!(r#"{{"dc_id":2,"user_id":{carol_id}}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let key: [u8; 256] = hex::decode(body["auth_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+
+    // A grammers session holding only that key is Carol's, without any login.
+    let mut data = grammers_session::SessionData {
+        home_dc: 2,
+        ..Default::default()
+    };
+    data.dc_options.clear();
+    let port = dc.ready_info().dcs[1].port;
+    let ipv4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    data.dc_options.insert(
+        2,
+        grammers_session::types::DcOption {
+            id: 2,
+            ipv4,
+            ipv6: SocketAddrV6::new(ipv4.ip().to_ipv6_mapped(), port, 0, 0),
+            auth_key: Some(key),
+        },
+    );
+    let session = Arc::new(grammers_session::storages::MemorySession::from(data));
+    let grammers_mtsender::SenderPool { runner, handle, .. } =
+        grammers_mtsender::SenderPool::new(session, 1);
+    let client = grammers_client::Client::new(handle);
+    let pool = tokio::spawn(runner.run());
+    let me = within(client.get_me()).await.expect("get_me with the key");
+    assert_eq!(me.id().bare_id(), Some(carol_id));
+
+    // Unknown users and DCs are named.
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/auth-keys",
+        r#"{"dc_id":2,"user_id":999999}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("999999"), "{body}");
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/v1/auth-keys",
+        &format!(r#"{{"dc_id":9,"user_id":{carol_id}}}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    drop(client);
+    pool.abort();
+    dc.shutdown().await;
+}

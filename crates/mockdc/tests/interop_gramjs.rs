@@ -261,7 +261,12 @@ async fn gramjs_layer198_login_2fa_send_and_read_history() {
     // The world saw the layer-198 sendMessage like any other: Bob has the message from Grace.
     {
         let world = dc.cluster().world();
-        let theirs = world.search(peer_id, Some(me_id), &text, 10);
+        let theirs = world.search(
+            peer_id,
+            Some(telegate_mockdc::world::Peer::User(me_id)),
+            &text,
+            10,
+        );
         assert_eq!(theirs.len(), 1, "Bob's copy of the message");
         assert_eq!((theirs[0].from, theirs[0].out), (me_id, false));
     }

@@ -197,3 +197,116 @@ async fn telethon_login_with_2fa_then_message_between_two_clients() {
     );
     eprintln!("telethon messaging result: {result}");
 }
+
+/// Issue 4 acceptance: Telethon joins a broadcast channel by invite link (checkChatInvite,
+/// importChatInvite), reads its history, receives a post made through the control API, and
+/// gets USER_ALREADY_PARTICIPANT / CHAT_ADMIN_REQUIRED where Telegram gives them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telethon_joins_a_channel_by_invite_link() {
+    let Some(python) = python_or_skip("telethon_joins_a_channel_by_invite_link") else {
+        return;
+    };
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("start the mock DC");
+    let dcs = dc.ready_info().dcs.len() as i32;
+    let (owner, user, channel, link) = {
+        let mut world = dc.cluster().world();
+        let mut create = |phone: &str, name: &str| {
+            world
+                .create_user(
+                    telegate_mockdc::world::NewUser {
+                        phone: phone.into(),
+                        first_name: name.into(),
+                        dc_id: Some(2),
+                        ..Default::default()
+                    },
+                    dcs,
+                )
+                .expect("create user")
+                .id
+        };
+        let owner = create("+15552101", "Owner");
+        let user = create("+15552102", "Reader");
+        let (channel, _, _) = world
+            .create_channel(
+                owner,
+                telegate_mockdc::world::chats::NewChannel {
+                    title: "Mock News".into(),
+                    broadcast: true,
+                    ..Default::default()
+                },
+                1_700_000_000,
+            )
+            .expect("create channel");
+        world
+            .post_as_channel(channel, None, "welcome", 1_700_000_001)
+            .expect("first post");
+        let link = world
+            .export_invite(
+                owner,
+                telegate_mockdc::world::Peer::Channel(channel),
+                telegate_mockdc::world::invites::InviteOptions {
+                    usage_limit: Some(10),
+                    ..Default::default()
+                },
+                false,
+                1_700_000_002,
+            )
+            .expect("invite link")
+            .link();
+        (owner, user, channel, link)
+    };
+    let scenario = serde_json::json!({
+        "dc_id": 2, "phone": "+15552102", "user_id": user,
+        "channel_id": channel, "title": "Mock News", "link": link, "first_post": "welcome",
+    })
+    .to_string();
+
+    let ready_path = write_ready_file(&dc);
+    let script = repo_root().join("interop/python/telethon_join_channel.py");
+    let run = run_script(
+        &python,
+        &[
+            script.as_os_str(),
+            ready_path.as_os_str(),
+            std::ffi::OsStr::new(&scenario),
+        ],
+        &repo_root(),
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+    let (member, usage) = {
+        let world = dc.cluster().world();
+        (
+            world.channel(channel).is_some_and(|c| c.is_member(user)),
+            world.invite(&link).map(|i| i.usage),
+        )
+    };
+    dc.shutdown().await;
+
+    let result = run.expect_ok("telethon_join_channel.py");
+    assert_eq!(
+        result["joined"]["channel_id"].as_i64(),
+        Some(channel),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(result["joined"]["result"], "ChatInviteJoinResultOk");
+    assert!(result["history"]
+        .as_array()
+        .is_some_and(|h| h.iter().any(|t| t == "welcome")));
+    assert!(result["event"]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("live post")));
+    // Telethon turns the exact error names into these classes.
+    assert_eq!(result["join_again"], "400 UserAlreadyParticipantError");
+    assert_eq!(result["participants_error"], "400 ChatAdminRequiredError");
+    assert!(member, "the world has the user in the channel");
+    assert_eq!(usage, Some(1), "the join counted one use of the link");
+    let _ = owner;
+    eprintln!("telethon join result: {result}");
+}

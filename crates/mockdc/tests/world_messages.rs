@@ -114,7 +114,10 @@ async fn send_receive_edit_delete_forward_and_read() {
             .messages
             .values()
             .all(|m| m.out && m.fwd_from.is_some()));
-        assert_eq!(bob_box.dialogs[&alice_id].unread_count, 0);
+        assert_eq!(
+            bob_box.dialogs[&telegate_mockdc::world::Peer::User(alice_id)].unread_count,
+            0
+        );
     }
     drop(bob_updates);
     alice.disconnect();

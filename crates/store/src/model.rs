@@ -87,6 +87,7 @@ str_enum!(
         TokenCreated = "token_created",
         TokenRevoked = "token_revoked",
         WebhookCreated = "webhook_created",
+        WebhookDeleted = "webhook_deleted",
     }
 );
 
@@ -488,6 +489,8 @@ pub struct NewWebhook {
     pub url: String,
     pub secret: Option<secrecy::SecretString>,
     pub event_filter: String,
+    /// Free text for operators.
+    pub description: Option<String>,
 }
 
 /// A webhook (its secret is only available through [`crate::Store::webhook_secret`]).
@@ -500,6 +503,10 @@ pub struct Webhook {
     pub event_filter: String,
     pub enabled: bool,
     pub created_at: i64,
+    pub description: Option<String>,
+    /// Only events with a greater id are delivered (the log's end when it was created).
+    pub start_after_event_id: i64,
+    pub updated_at: i64,
 }
 
 /// A delivery of one event to one webhook.
@@ -508,11 +515,50 @@ pub struct WebhookDelivery {
     pub id: i64,
     pub webhook_id: i64,
     pub event_id: i64,
+    /// `pending`, `delivered` or `dead`.
     pub state: String,
+    /// Attempts in the current retry window (reset by a manual redelivery).
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    /// When the current retry window began (enqueue or redelivery).
+    pub window_started_at: i64,
+}
+
+/// Changes to a webhook; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookUpdate {
+    pub url: Option<String>,
+    pub event_filter: Option<String>,
+    pub enabled: Option<bool>,
+    /// `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+}
+
+/// One recorded delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub attempted_at: i64,
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// Which deliveries [`crate::Store::webhook_deliveries`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub webhook_id: i64,
+    /// `pending`, `delivered` or `dead`; `None` for all.
+    pub state: Option<String>,
+    /// Newest first; only ids below this one (the cursor).
+    pub before_id: Option<i64>,
+    pub limit: u32,
 }
 
 /// Result of one delivery attempt.
@@ -543,6 +589,46 @@ pub struct UpdateBatch {
     pub deleted: Vec<(Option<i64>, Vec<i32>)>,
     pub peers: Vec<CachedPeer>,
     pub state: Vec<grammers_session::types::UpdateState>,
+    /// Incremental chat-mirror changes (new message, read receipt) that must not overwrite
+    /// newer data: see [`ChatActivity`].
+    pub chat_activity: Vec<ChatActivity>,
+}
+
+/// An incremental change to one mirrored chat, merged into the row rather than replacing it:
+/// `last_message_*` only moves forward, `unread_delta` is added, and `unread_count` (a read
+/// receipt's "still unread") replaces the counter; `title`/`username` update when present.
+/// A missing chat row is created.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatActivity {
+    pub peer_id: i64,
+    pub kind: String,
+    pub title: Option<String>,
+    pub username: Option<String>,
+    pub last_message_id: Option<i32>,
+    /// Unix milliseconds, like every store time.
+    pub last_message_at: Option<i64>,
+    pub unread_delta: i32,
+    pub unread_count: Option<i32>,
+}
+
+/// Keyset cursor for [`crate::Store::chats_page`]: the last chat of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatCursor {
+    pub last_message_at: Option<i64>,
+    pub peer_id: i64,
+}
+
+/// The recorded outcome of an operation that carried an idempotency key: a retry with the same
+/// key and the same request (same `fingerprint`) gets `outcome` back instead of acting twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub account_id: i64,
+    pub key: String,
+    /// A hash of the request (never the request itself: it may hold message text).
+    pub fingerprint: String,
+    /// The operation's result as JSON (e.g. the sent message).
+    pub outcome: serde_json::Value,
+    pub created_at: i64,
 }
 
 impl fmt::Debug for UpdateBatch {
@@ -555,6 +641,7 @@ impl fmt::Debug for UpdateBatch {
             .field("deleted", &self.deleted.len())
             .field("peers", &self.peers.len())
             .field("state", &self.state.len())
+            .field("chat_activity", &self.chat_activity.len())
             .finish()
     }
 }

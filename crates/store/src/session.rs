@@ -228,6 +228,43 @@ impl StoreSession {
         self.cache().peers.len()
     }
 
+    /// Records in the in-memory cache an update state that the caller has already persisted
+    /// (the runtime writes pts/qts/seq in the same transaction as the events they cover, see
+    /// `Store::commit_group`), so a client rebuilt on this session resumes from there.
+    pub fn note_committed_state(&self, update: &UpdateState) {
+        self.cache_update_state(update);
+    }
+
+    /// Applies `update` to the cache; returns the value to persist.
+    fn cache_update_state(&self, update: &UpdateState) -> UpdateState {
+        let mut c = self.cache();
+        match update {
+            UpdateState::All(s) => {
+                c.updates = s.clone();
+                UpdateState::All(s.clone())
+            }
+            UpdateState::Primary { pts, date, seq } => {
+                c.updates.pts = *pts;
+                c.updates.date = *date;
+                c.updates.seq = *seq;
+                UpdateState::Primary {
+                    pts: *pts,
+                    date: *date,
+                    seq: *seq,
+                }
+            }
+            UpdateState::Secondary { qts } => {
+                c.updates.qts = *qts;
+                UpdateState::Secondary { qts: *qts }
+            }
+            UpdateState::Channel { id, pts } => {
+                c.updates.channels.retain(|ch| ch.id != *id);
+                c.updates.channels.push(ChannelState { id: *id, pts: *pts });
+                UpdateState::Channel { id: *id, pts: *pts }
+            }
+        }
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         // A panic while holding the lock cannot leave the cache half-updated in a way that
         // matters (every update is a single insert/assign), so poisoning is ignored.
@@ -402,34 +439,7 @@ impl Session for StoreSession {
 
     fn set_update_state(&self, update: UpdateState) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let persisted = {
-                let mut c = self.cache();
-                match &update {
-                    UpdateState::All(s) => {
-                        c.updates = s.clone();
-                        UpdateState::All(s.clone())
-                    }
-                    UpdateState::Primary { pts, date, seq } => {
-                        c.updates.pts = *pts;
-                        c.updates.date = *date;
-                        c.updates.seq = *seq;
-                        UpdateState::Primary {
-                            pts: *pts,
-                            date: *date,
-                            seq: *seq,
-                        }
-                    }
-                    UpdateState::Secondary { qts } => {
-                        c.updates.qts = *qts;
-                        UpdateState::Secondary { qts: *qts }
-                    }
-                    UpdateState::Channel { id, pts } => {
-                        c.updates.channels.retain(|ch| ch.id != *id);
-                        c.updates.channels.push(ChannelState { id: *id, pts: *pts });
-                        UpdateState::Channel { id: *id, pts: *pts }
-                    }
-                }
-            };
+            let persisted = self.cache_update_state(&update);
             self.store
                 .set_update_state(self.account_id, persisted)
                 .await

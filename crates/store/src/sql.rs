@@ -506,7 +506,7 @@ struct UploadRow {
 }
 
 const WEBHOOK_COLS: &str = "id, account_id, url, secret IS NOT NULL AS has_secret, event_filter, \
-    enabled, created_at";
+    enabled, created_at, description, start_after_event_id, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct WebhookRow {
@@ -517,10 +517,31 @@ struct WebhookRow {
     event_filter: String,
     enabled: bool,
     created_at: i64,
+    description: Option<String>,
+    start_after_event_id: i64,
+    updated_at: i64,
+}
+
+impl From<WebhookRow> for Webhook {
+    fn from(r: WebhookRow) -> Self {
+        Webhook {
+            id: r.id,
+            account_id: r.account_id,
+            url: r.url,
+            has_secret: r.has_secret,
+            event_filter: r.event_filter,
+            enabled: r.enabled,
+            created_at: r.created_at,
+            description: r.description,
+            start_after_event_id: r.start_after_event_id,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 const DELIVERY_COLS: &str =
-    "id, webhook_id, event_id, state, attempts, next_attempt_at, last_status, last_error";
+    "id, webhook_id, event_id, state, attempts, next_attempt_at, last_status, last_error, \
+     created_at, delivered_at, last_attempt_at, COALESCE(window_started_at, created_at) AS window_started_at";
 
 #[derive(sqlx::FromRow)]
 struct DeliveryRow {
@@ -532,6 +553,29 @@ struct DeliveryRow {
     next_attempt_at: i64,
     last_status: Option<i32>,
     last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+    last_attempt_at: Option<i64>,
+    window_started_at: i64,
+}
+
+impl From<DeliveryRow> for WebhookDelivery {
+    fn from(r: DeliveryRow) -> Self {
+        WebhookDelivery {
+            id: r.id,
+            webhook_id: r.webhook_id,
+            event_id: r.event_id,
+            state: r.state,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_status: r.last_status,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+            last_attempt_at: r.last_attempt_at,
+            window_started_at: r.window_started_at,
+        }
+    }
 }
 
 fn json_text(v: &serde_json::Value) -> String {
@@ -701,29 +745,52 @@ impl SqlStore {
     }
 
     async fn write_batch(&self, b: &UpdateBatch, now: i64) -> Result<BatchResult> {
-        let account_id = b.account_id;
+        self.write_batches(std::slice::from_ref(b), &[], now)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("empty batch result".into()))
+    }
+
+    async fn write_batches(
+        &self,
+        batches: &[UpdateBatch],
+        idempotency: &[IdempotencyRecord],
+        now: i64,
+    ) -> Result<Vec<BatchResult>> {
         // Deduplicated and sorted by key: concurrent batches then lock rows in one order
         // (no deadlocks on PostgreSQL).
-        let mut peers = merge_peers(&b.peers);
-        peers.sort_by_key(|p| p.peer_id);
-        let mut chats = dedup_last(&b.chats, |c| c.peer_id);
-        chats.sort_by_key(|c| c.peer_id);
-        let mut messages = dedup_last(&b.messages, |m| (m.peer_id, m.message_id));
-        messages.sort_by_key(|m| (m.peer_id, m.message_id));
+        let prepared: Vec<_> = batches
+            .iter()
+            .map(|b| {
+                let mut peers = merge_peers(&b.peers);
+                peers.sort_by_key(|p| p.peer_id);
+                let mut chats = dedup_last(&b.chats, |c| c.peer_id);
+                chats.sort_by_key(|c| c.peer_id);
+                let mut messages = dedup_last(&b.messages, |m| (m.peer_id, m.message_id));
+                messages.sort_by_key(|m| (m.peer_id, m.message_id));
+                let mut activity = b.chat_activity.clone();
+                activity.sort_by_key(|a| a.peer_id);
+                (peers, chats, messages, activity)
+            })
+            .collect();
+        let total_events: usize = batches.iter().map(|b| b.events.len()).sum();
+        let mut idem = dedup_last(idempotency, |r| (r.account_id, r.key.clone()));
+        idem.sort_by(|a, b| (a.account_id, &a.key).cmp(&(b.account_id, &b.key)));
         let result = db!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let mut event_ids = Vec::with_capacity(b.events.len());
-            // Events first: the counter row is the write lock that orders appends.
-            if !b.events.is_empty() {
+            let mut results = Vec::with_capacity(batches.len());
+            // Events first: the counter row is the write lock that orders appends. One bump
+            // for the whole group, then every event of every batch in a few multi-row inserts.
+            if total_events > 0 {
                 let last: i64 = sqlx::query_scalar(
                     "UPDATE event_seq SET last = last + $1 WHERE id = 1 RETURNING last",
                 )
-                .bind(b.events.len() as i64)
+                .bind(total_events as i64)
                 .fetch_one(&mut *tx)
                 .await?;
-                let first = last - b.events.len() as i64 + 1;
-                event_ids.extend(first..=last);
-                for (ci, chunk) in b.events.chunks(EVENT_CHUNK).enumerate() {
+                let first = last - total_events as i64 + 1;
+                let all: Vec<&NewEvent> = batches.iter().flat_map(|b| b.events.iter()).collect();
+                for (ci, chunk) in all.chunks(EVENT_CHUNK).enumerate() {
                     let sql = values_sql(
                         p.numbered_params(),
                         "INSERT INTO events (id, account_id, kind, payload, created_at)",
@@ -742,9 +809,29 @@ impl SqlStore {
                     }
                     q.execute(&mut *tx).await?;
                 }
+                let mut next = first;
+                for b in batches {
+                    let n = b.events.len() as i64;
+                    results.push(BatchResult {
+                        event_ids: (next..next + n).collect(),
+                        deleted: 0,
+                    });
+                    next += n;
+                }
+            } else {
+                for _ in batches {
+                    results.push(BatchResult {
+                        event_ids: Vec::new(),
+                        deleted: 0,
+                    });
+                }
             }
-            for chunk in peers.chunks(PEER_CHUNK) {
-                let sql = values_sql(
+            for (bi, (b, (peers, chats, messages, activity))) in
+                batches.iter().zip(&prepared).enumerate()
+            {
+                let account_id = b.account_id;
+                for chunk in peers.chunks(PEER_CHUNK) {
+                    let sql = values_sql(
                     p.numbered_params(),
                     "INSERT INTO peers (account_id, peer_id, kind, access_hash, is_bot, is_self, \
                      channel_kind, username, phone, display_name, updated_at)",
@@ -760,25 +847,25 @@ impl SqlStore {
                      display_name = COALESCE(excluded.display_name, peers.display_name), \
                      updated_at = excluded.updated_at",
                 );
-                let mut q = sqlx::query(&sql);
-                for x in chunk {
-                    q = q
-                        .bind(account_id)
-                        .bind(x.peer_id)
-                        .bind(x.kind as i32)
-                        .bind(x.access_hash)
-                        .bind(x.is_bot)
-                        .bind(x.is_self)
-                        .bind(x.channel_kind)
-                        .bind(&x.username)
-                        .bind(&x.phone)
-                        .bind(&x.display_name)
-                        .bind(now);
+                    let mut q = sqlx::query(&sql);
+                    for x in chunk {
+                        q = q
+                            .bind(account_id)
+                            .bind(x.peer_id)
+                            .bind(x.kind as i32)
+                            .bind(x.access_hash)
+                            .bind(x.is_bot)
+                            .bind(x.is_self)
+                            .bind(x.channel_kind)
+                            .bind(&x.username)
+                            .bind(&x.phone)
+                            .bind(&x.display_name)
+                            .bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
-                q.execute(&mut *tx).await?;
-            }
-            for chunk in chats.chunks(ROW_CHUNK) {
-                let sql = values_sql(
+                for chunk in chats.chunks(ROW_CHUNK) {
+                    let sql = values_sql(
                     p.numbered_params(),
                     "INSERT INTO chats (account_id, peer_id, kind, title, username, unread_count, \
                      last_message_id, last_message_at, pinned, archived, updated_at)",
@@ -791,25 +878,25 @@ impl SqlStore {
                      last_message_at = excluded.last_message_at, pinned = excluded.pinned, \
                      archived = excluded.archived, updated_at = excluded.updated_at",
                 );
-                let mut q = sqlx::query(&sql);
-                for c in chunk {
-                    q = q
-                        .bind(account_id)
-                        .bind(c.peer_id)
-                        .bind(&c.kind)
-                        .bind(&c.title)
-                        .bind(&c.username)
-                        .bind(c.unread_count)
-                        .bind(c.last_message_id)
-                        .bind(c.last_message_at)
-                        .bind(c.pinned)
-                        .bind(c.archived)
-                        .bind(now);
+                    let mut q = sqlx::query(&sql);
+                    for c in chunk {
+                        q = q
+                            .bind(account_id)
+                            .bind(c.peer_id)
+                            .bind(&c.kind)
+                            .bind(&c.title)
+                            .bind(&c.username)
+                            .bind(c.unread_count)
+                            .bind(c.last_message_id)
+                            .bind(c.last_message_at)
+                            .bind(c.pinned)
+                            .bind(c.archived)
+                            .bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
-                q.execute(&mut *tx).await?;
-            }
-            for chunk in messages.chunks(ROW_CHUNK) {
-                let sql = values_sql(
+                for chunk in messages.chunks(ROW_CHUNK) {
+                    let sql = values_sql(
                     p.numbered_params(),
                     "INSERT INTO messages (account_id, peer_id, message_id, sender_id, date, text, \
                      entities, media, reply_to_id, outgoing, edit_date, deleted)",
@@ -821,62 +908,100 @@ impl SqlStore {
                      reply_to_id = excluded.reply_to_id, outgoing = excluded.outgoing, \
                      edit_date = excluded.edit_date, deleted = excluded.deleted",
                 );
-                let mut q = sqlx::query(&sql);
-                for m in chunk {
-                    q = q
-                        .bind(account_id)
-                        .bind(m.peer_id)
-                        .bind(m.message_id)
-                        .bind(m.sender_id)
-                        .bind(m.date)
-                        .bind(&m.text)
-                        .bind(&m.entities)
-                        .bind(&m.media)
-                        .bind(m.reply_to_id)
-                        .bind(m.outgoing)
-                        .bind(m.edit_date)
-                        .bind(m.deleted);
+                    let mut q = sqlx::query(&sql);
+                    for m in chunk {
+                        q = q
+                            .bind(account_id)
+                            .bind(m.peer_id)
+                            .bind(m.message_id)
+                            .bind(m.sender_id)
+                            .bind(m.date)
+                            .bind(&m.text)
+                            .bind(&m.entities)
+                            .bind(&m.media)
+                            .bind(m.reply_to_id)
+                            .bind(m.outgoing)
+                            .bind(m.edit_date)
+                            .bind(m.deleted);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
-                q.execute(&mut *tx).await?;
-            }
-            let mut deleted = 0u64;
-            for (peer, ids) in &b.deleted {
-                for id in ids {
-                    let r = match peer {
-                        Some(peer) => {
-                            sqlx::query(
-                                "UPDATE messages SET deleted = TRUE, deleted_at = $1 \
+                for a in activity.iter() {
+                    // Newer wins for the last message; counters move by deltas; a read receipt
+                    // sets the unread count Telegram reports. CASE instead of MAX/GREATEST: one
+                    // statement for both dialects.
+                    sqlx::query(
+                    "INSERT INTO chats (account_id, peer_id, kind, title, username, unread_count, \
+                     last_message_id, last_message_at, pinned, archived, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, FALSE, $9) \
+                     ON CONFLICT (account_id, peer_id) DO UPDATE SET \
+                     title = COALESCE(excluded.title, chats.title), \
+                     username = COALESCE(excluded.username, chats.username), \
+                     last_message_id = CASE WHEN chats.last_message_at IS NULL \
+                       OR excluded.last_message_at > chats.last_message_at \
+                       OR (excluded.last_message_at = chats.last_message_at \
+                           AND excluded.last_message_id > chats.last_message_id) \
+                       THEN COALESCE(excluded.last_message_id, chats.last_message_id) \
+                       ELSE chats.last_message_id END, \
+                     last_message_at = CASE WHEN chats.last_message_at IS NULL \
+                       OR excluded.last_message_at > chats.last_message_at \
+                       THEN COALESCE(excluded.last_message_at, chats.last_message_at) \
+                       ELSE chats.last_message_at END, \
+                     unread_count = CASE WHEN $10 THEN excluded.unread_count \
+                       ELSE chats.unread_count + excluded.unread_count END, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(account_id)
+                .bind(a.peer_id)
+                .bind(&a.kind)
+                .bind(&a.title)
+                .bind(&a.username)
+                .bind(a.unread_count.unwrap_or(a.unread_delta).max(0))
+                .bind(a.last_message_id)
+                .bind(a.last_message_at)
+                .bind(now)
+                .bind(a.unread_count.is_some())
+                .execute(&mut *tx)
+                .await?;
+                }
+                let mut deleted = 0u64;
+                for (peer, ids) in &b.deleted {
+                    for id in ids {
+                        let r = match peer {
+                            Some(peer) => {
+                                sqlx::query(
+                                    "UPDATE messages SET deleted = TRUE, deleted_at = $1 \
                              WHERE account_id = $2 AND peer_id = $3 AND message_id = $4 \
                              AND deleted = FALSE",
-                            )
-                            .bind(now)
-                            .bind(account_id)
-                            .bind(*peer)
-                            .bind(*id)
-                            .execute(&mut *tx)
-                            .await?
-                        }
-                        // No peer: user and basic-group messages, whose ids are per account.
-                        None => {
-                            sqlx::query(
-                                "UPDATE messages SET deleted = TRUE, deleted_at = $1 \
+                                )
+                                .bind(now)
+                                .bind(account_id)
+                                .bind(*peer)
+                                .bind(*id)
+                                .execute(&mut *tx)
+                                .await?
+                            }
+                            // No peer: user and basic-group messages, whose ids are per account.
+                            None => {
+                                sqlx::query(
+                                    "UPDATE messages SET deleted = TRUE, deleted_at = $1 \
                              WHERE account_id = $2 AND message_id = $3 AND deleted = FALSE \
                              AND peer_id > -1000000000000",
-                            )
-                            .bind(now)
-                            .bind(account_id)
-                            .bind(*id)
-                            .execute(&mut *tx)
-                            .await?
-                        }
-                    };
-                    deleted += r.rows_affected();
+                                )
+                                .bind(now)
+                                .bind(account_id)
+                                .bind(*id)
+                                .execute(&mut *tx)
+                                .await?
+                            }
+                        };
+                        deleted += r.rows_affected();
+                    }
                 }
-            }
-            for st in &b.state {
-                match st {
-                    UpdateState::All(s) => {
-                        sqlx::query(
+                for st in &b.state {
+                    match st {
+                        UpdateState::All(s) => {
+                            sqlx::query(
                             "INSERT INTO update_states (account_id, pts, qts, date, seq, updated_at) \
                              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET \
                              pts = excluded.pts, qts = excluded.qts, date = excluded.date, \
@@ -890,28 +1015,28 @@ impl SqlStore {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                        sqlx::query("DELETE FROM channel_states WHERE account_id = $1")
-                            .bind(account_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        let channels = dedup_last(&s.channels, |c| c.id);
-                        for chunk in channels.chunks(ROW_CHUNK) {
-                            let sql = values_sql(
-                                p.numbered_params(),
-                                "INSERT INTO channel_states (account_id, channel_id, pts)",
-                                3,
-                                chunk.len(),
-                                "",
-                            );
-                            let mut q = sqlx::query(&sql);
-                            for c in chunk {
-                                q = q.bind(account_id).bind(c.id).bind(c.pts);
+                            sqlx::query("DELETE FROM channel_states WHERE account_id = $1")
+                                .bind(account_id)
+                                .execute(&mut *tx)
+                                .await?;
+                            let channels = dedup_last(&s.channels, |c| c.id);
+                            for chunk in channels.chunks(ROW_CHUNK) {
+                                let sql = values_sql(
+                                    p.numbered_params(),
+                                    "INSERT INTO channel_states (account_id, channel_id, pts)",
+                                    3,
+                                    chunk.len(),
+                                    "",
+                                );
+                                let mut q = sqlx::query(&sql);
+                                for c in chunk {
+                                    q = q.bind(account_id).bind(c.id).bind(c.pts);
+                                }
+                                q.execute(&mut *tx).await?;
                             }
-                            q.execute(&mut *tx).await?;
                         }
-                    }
-                    UpdateState::Primary { pts, date, seq } => {
-                        sqlx::query(
+                        UpdateState::Primary { pts, date, seq } => {
+                            sqlx::query(
                             "INSERT INTO update_states (account_id, pts, qts, date, seq, updated_at) \
                              VALUES ($1, $2, 0, $3, $4, $5) ON CONFLICT (account_id) DO UPDATE SET \
                              pts = excluded.pts, date = excluded.date, seq = excluded.seq, \
@@ -924,9 +1049,9 @@ impl SqlStore {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                    }
-                    UpdateState::Secondary { qts } => {
-                        sqlx::query(
+                        }
+                        UpdateState::Secondary { qts } => {
+                            sqlx::query(
                             "INSERT INTO update_states (account_id, pts, qts, date, seq, updated_at) \
                              VALUES ($1, 0, $2, 0, 0, $3) ON CONFLICT (account_id) DO UPDATE SET \
                              qts = excluded.qts, updated_at = excluded.updated_at",
@@ -936,23 +1061,45 @@ impl SqlStore {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                    }
-                    UpdateState::Channel { id, pts } => {
-                        sqlx::query(
-                            "INSERT INTO channel_states (account_id, channel_id, pts) \
+                        }
+                        UpdateState::Channel { id, pts } => {
+                            sqlx::query(
+                                "INSERT INTO channel_states (account_id, channel_id, pts) \
                              VALUES ($1, $2, $3) ON CONFLICT (account_id, channel_id) \
                              DO UPDATE SET pts = excluded.pts",
-                        )
-                        .bind(account_id)
-                        .bind(*id)
-                        .bind(*pts)
-                        .execute(&mut *tx)
-                        .await?;
+                            )
+                            .bind(account_id)
+                            .bind(*id)
+                            .bind(*pts)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                 }
+                results[bi].deleted = deleted;
+            }
+            for chunk in idem.chunks(ROW_CHUNK) {
+                let sql = values_sql(
+                    p.numbered_params(),
+                    "INSERT INTO idempotency_keys (account_id, idem_key, fingerprint, outcome, \
+                     created_at)",
+                    5,
+                    chunk.len(),
+                    "ON CONFLICT (account_id, idem_key) DO NOTHING",
+                );
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(r.account_id)
+                        .bind(&r.key)
+                        .bind(&r.fingerprint)
+                        .bind(json_text(&r.outcome))
+                        .bind(r.created_at);
+                }
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok::<_, StoreError>(BatchResult { event_ids, deleted })
+            Ok::<_, StoreError>(results)
         })?;
         Ok(result)
     }
@@ -1238,6 +1385,9 @@ macro_rules! finish_sealed {
         }
     }};
 }
+
+// The API layer's queries (0003_api); after the macros so it can use them.
+mod api;
 
 fn write_login<'a>(
     s: &'a SqlStore,
@@ -2202,7 +2352,122 @@ impl Store for SqlStore {
     }
 
     async fn apply_update_batch(&self, batch: UpdateBatch) -> Result<Vec<i64>> {
-        Ok(self.write_batch(&batch, now_ms()).await?.event_ids)
+        Ok(self
+            .write_batches(std::slice::from_ref(&batch), &[], now_ms())
+            .await?
+            .pop()
+            .map(|r| r.event_ids)
+            .unwrap_or_default())
+    }
+
+    async fn commit_group(
+        &self,
+        batches: &[UpdateBatch],
+        idempotency: &[IdempotencyRecord],
+    ) -> Result<Vec<Vec<i64>>> {
+        if batches.is_empty() && idempotency.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .write_batches(batches, idempotency, now_ms())
+            .await?
+            .into_iter()
+            .map(|r| r.event_ids)
+            .collect())
+    }
+
+    async fn idempotency_records(&self, keys: &[(i64, String)]) -> Result<Vec<IdempotencyRecord>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(ROW_CHUNK) {
+            let rows: Vec<(i64, String, String, String, i64)> = db!(self, |p| {
+                // (account_id = $1 AND idem_key = $2) OR … : portable, index-backed.
+                let mut sql = String::from(
+                    "SELECT account_id, idem_key, fingerprint, outcome, created_at \
+                     FROM idempotency_keys WHERE ",
+                );
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(" OR ");
+                    }
+                    if p.numbered_params() {
+                        sql.push_str(&format!(
+                            "(account_id = ${} AND idem_key = ${})",
+                            2 * i + 1,
+                            2 * i + 2
+                        ));
+                    } else {
+                        sql.push_str("(account_id = ? AND idem_key = ?)");
+                    }
+                }
+                let mut q = sqlx::query_as(&sql);
+                for (a, k) in chunk {
+                    q = q.bind(*a).bind(k);
+                }
+                q.fetch_all(p).await
+            })?;
+            for (account_id, key, fingerprint, outcome, created_at) in rows {
+                out.push(IdempotencyRecord {
+                    account_id,
+                    key,
+                    fingerprint,
+                    outcome: parse_json(&outcome)?,
+                    created_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn purge_idempotency(&self, created_before: i64) -> Result<u64> {
+        Ok(db!(self, |p| sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < $1"
+        )
+        .bind(created_before)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
+    async fn chats_page(
+        &self,
+        account_id: i64,
+        before: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>> {
+        // Order: last_message_at DESC NULLS LAST, then peer_id; the cursor is the last row seen.
+        // NULLs are mapped to -1 so the keyset comparison works in both dialects.
+        let sql = format!(
+            "SELECT {CHAT_COLS} FROM chats WHERE account_id = $1 AND \
+             ($2 OR COALESCE(last_message_at, -1) < $3 OR \
+              (COALESCE(last_message_at, -1) = $3 AND peer_id > $4)) \
+             ORDER BY COALESCE(last_message_at, -1) DESC, peer_id LIMIT $5"
+        );
+        let (none, at, peer) = match before {
+            None => (true, 0, 0),
+            Some(c) => (false, c.last_message_at.unwrap_or(-1), c.peer_id),
+        };
+        let rows: Vec<ChatRow> = db!(self, |p| sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(none)
+            .bind(at)
+            .bind(peer)
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Chat {
+                peer_id: r.peer_id,
+                kind: r.kind,
+                title: r.title,
+                username: r.username,
+                unread_count: r.unread_count,
+                last_message_id: r.last_message_id,
+                last_message_at: r.last_message_at,
+                pinned: r.pinned,
+                archived: r.archived,
+            })
+            .collect())
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
@@ -2890,8 +3155,9 @@ impl Store for SqlStore {
         let details = serde_json::json!({ "url": new.url, "events": new.event_filter });
         let secret = new.secret.as_ref().map(|s| s.expose_secret().as_bytes());
         let sql = format!(
-            "INSERT INTO webhooks (account_id, url, event_filter, enabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, TRUE, $4, $4) RETURNING {WEBHOOK_COLS}"
+            "INSERT INTO webhooks (account_id, url, event_filter, enabled, created_at, updated_at, \
+             description, start_after_event_id) VALUES ($1, $2, $3, TRUE, $4, $4, $5, \
+             (SELECT last FROM event_seq WHERE id = 1)) RETURNING {WEBHOOK_COLS}"
         );
         for _ in 0..4 {
             let kid = self.vault.active_key_id().ok_or(VaultError::NoActiveKey)?;
@@ -2902,6 +3168,7 @@ impl Store for SqlStore {
                     .bind(&new.url)
                     .bind(&new.event_filter)
                     .bind(now)
+                    .bind(&new.description)
                     .fetch_one(&mut *tx)
                     .await?;
                 sqlx::query(
@@ -2935,15 +3202,7 @@ impl Store for SqlStore {
                 Ok::<_, StoreError>((row, check?))
             })?;
             if let KeyCheck::Live { .. } = check {
-                return Ok(Webhook {
-                    id: row.id,
-                    account_id: row.account_id,
-                    url: row.url,
-                    has_secret: row.has_secret,
-                    event_filter: row.event_filter,
-                    enabled: row.enabled,
-                    created_at: row.created_at,
-                });
+                return Ok(row.into());
             }
             self.reload_keys().await?;
         }
@@ -2953,18 +3212,7 @@ impl Store for SqlStore {
     async fn webhooks(&self) -> Result<Vec<Webhook>> {
         let sql = format!("SELECT {WEBHOOK_COLS} FROM webhooks ORDER BY id");
         let rows: Vec<WebhookRow> = db!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Webhook {
-                id: r.id,
-                account_id: r.account_id,
-                url: r.url,
-                has_secret: r.has_secret,
-                event_filter: r.event_filter,
-                enabled: r.enabled,
-                created_at: r.created_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn webhook_secret(&self, id: i64) -> Result<Option<SecretString>> {
@@ -2987,7 +3235,7 @@ impl Store for SqlStore {
     async fn enqueue_delivery(&self, webhook_id: i64, event_id: i64, now: i64) -> Result<()> {
         db!(self, |p| sqlx::query(
             "INSERT INTO webhook_deliveries (webhook_id, event_id, state, next_attempt_at, \
-             created_at) VALUES ($1, $2, 'pending', $3, $3) \
+             created_at, window_started_at) VALUES ($1, $2, 'pending', $3, $3, $3) \
              ON CONFLICT (webhook_id, event_id) DO NOTHING"
         )
         .bind(webhook_id)
@@ -3009,19 +3257,7 @@ impl Store for SqlStore {
             .bind(limit as i64)
             .fetch_all(p)
             .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| WebhookDelivery {
-                id: r.id,
-                webhook_id: r.webhook_id,
-                event_id: r.event_id,
-                state: r.state,
-                attempts: r.attempts,
-                next_attempt_at: r.next_attempt_at,
-                last_status: r.last_status,
-                last_error: r.last_error,
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn record_delivery(&self, id: i64, outcome: DeliveryOutcome, now: i64) -> Result<()> {
@@ -3050,5 +3286,56 @@ impl Store for SqlStore {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+    // ---- API layer (0003_api): see sql/api.rs ---------------------------------------------
+    async fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+        self.api_webhook(id).await
+    }
+    async fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Option<Webhook>> {
+        self.api_update_webhook(id, update).await
+    }
+    async fn delete_webhook(&self, id: i64, actor: &str) -> Result<bool> {
+        self.api_delete_webhook(id, actor).await
+    }
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: &[(i64, i64)],
+        cursor: &str,
+        position: i64,
+        now: i64,
+    ) -> Result<u64> {
+        self.api_enqueue_deliveries(deliveries, cursor, position, now)
+            .await
+    }
+    async fn event_cursor(&self, name: &str) -> Result<Option<i64>> {
+        self.api_event_cursor(name).await
+    }
+    async fn webhook_deliveries(&self, query: DeliveryQuery) -> Result<Vec<WebhookDelivery>> {
+        self.api_webhook_deliveries(query).await
+    }
+    async fn webhook_delivery(&self, id: i64) -> Result<Option<WebhookDelivery>> {
+        self.api_webhook_delivery(id).await
+    }
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttempt>> {
+        self.api_delivery_attempts(delivery_id).await
+    }
+    async fn record_delivery_attempt(
+        &self,
+        id: i64,
+        outcome: DeliveryOutcome,
+        duration_ms: i64,
+        now: i64,
+    ) -> Result<()> {
+        self.api_record_delivery_attempt(id, outcome, duration_ms, now)
+            .await
+    }
+    async fn redeliver(&self, id: i64, now: i64) -> Result<bool> {
+        self.api_redeliver(id, now).await
+    }
+    async fn account_state_counts(&self) -> Result<Vec<(AccountState, u64)>> {
+        self.api_account_state_counts().await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.api_ping().await
     }
 }

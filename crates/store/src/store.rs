@@ -120,6 +120,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Events + mirror + peers + update state of one batch of updates, in one transaction.
     /// Returns the ids of the appended events.
     async fn apply_update_batch(&self, batch: UpdateBatch) -> Result<Vec<i64>>;
+    /// Group commit: several accounts' update batches and idempotency outcomes in **one**
+    /// transaction (the runtime's writer task batches whatever is queued, so there is no
+    /// commit per message). Returns each batch's event ids, in order. An idempotency record
+    /// whose (account, key) exists already is left as it is (first outcome wins).
+    async fn commit_group(
+        &self,
+        batches: &[UpdateBatch],
+        idempotency: &[IdempotencyRecord],
+    ) -> Result<Vec<Vec<i64>>>;
+
+    // ---- idempotency ---------------------------------------------------------------------
+    /// The recorded outcomes among `keys` ((account id, key) pairs), in no particular order.
+    async fn idempotency_records(&self, keys: &[(i64, String)]) -> Result<Vec<IdempotencyRecord>>;
+    /// Deletes records created before `created_before`; returns rows deleted.
+    async fn purge_idempotency(&self, created_before: i64) -> Result<u64>;
 
     // ---- event log -----------------------------------------------------------------------
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>>;
@@ -166,6 +181,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn upsert_chats(&self, account_id: i64, chats: &[Chat]) -> Result<()>;
     /// Most recent first.
     async fn chats(&self, account_id: i64, limit: u32) -> Result<Vec<Chat>>;
+    /// Most recent first (`last_message_at` DESC, chats without messages last, then peer id),
+    /// strictly after `before` (the last chat of the previous page).
+    async fn chats_page(
+        &self,
+        account_id: i64,
+        before: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>>;
     async fn upsert_messages(&self, account_id: i64, messages: &[Message]) -> Result<()>;
     /// Newest first, ids below `before_id` if given.
     async fn messages(
@@ -203,4 +226,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn enqueue_delivery(&self, webhook_id: i64, event_id: i64, now: i64) -> Result<()>;
     async fn due_deliveries(&self, now: i64, limit: u32) -> Result<Vec<WebhookDelivery>>;
     async fn record_delivery(&self, id: i64, outcome: DeliveryOutcome, now: i64) -> Result<()>;
+
+    // ---- API layer (migration 0003_api) ---------------------------------------------------
+    async fn webhook(&self, id: i64) -> Result<Option<Webhook>>;
+    /// Applies the given changes; `None` if there is no such webhook.
+    async fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Option<Webhook>>;
+    /// Deletes a webhook with its deliveries and their history; audited.
+    async fn delete_webhook(&self, id: i64, actor: &str) -> Result<bool>;
+    /// Enqueues `(webhook_id, event_id)` deliveries (existing pairs are kept) and moves the
+    /// named event cursor to `position`, in one transaction: a dispatcher that crashes
+    /// resumes from the last committed position without losing or doubling a delivery.
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: &[(i64, i64)],
+        cursor: &str,
+        position: i64,
+        now: i64,
+    ) -> Result<u64>;
+    /// A named event cursor's position; `None` if never set.
+    async fn event_cursor(&self, name: &str) -> Result<Option<i64>>;
+    /// A webhook's deliveries, newest first.
+    async fn webhook_deliveries(&self, query: DeliveryQuery) -> Result<Vec<WebhookDelivery>>;
+    async fn webhook_delivery(&self, id: i64) -> Result<Option<WebhookDelivery>>;
+    /// Every attempt of one delivery, oldest first.
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttempt>>;
+    /// Records one attempt (its history row and the delivery's new state) in one transaction.
+    async fn record_delivery_attempt(
+        &self,
+        id: i64,
+        outcome: DeliveryOutcome,
+        duration_ms: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// Puts a delivery (delivered or dead) back to pending now with a fresh retry window.
+    async fn redeliver(&self, id: i64, now: i64) -> Result<bool>;
+    /// Accounts per state, for `/readyz`.
+    async fn account_state_counts(&self) -> Result<Vec<(AccountState, u64)>>;
+    /// A round trip to the database.
+    async fn ping(&self) -> Result<()>;
 }

@@ -646,6 +646,7 @@ async fn storage_story(db: &TestDb) {
                 date: 1_700_000_002,
                 seq: 6,
             }],
+            chat_activity: vec![],
         })
         .await
         .unwrap();
@@ -657,6 +658,155 @@ async fn storage_story(db: &TestDb) {
         vec![-1_000_000_000_555, 10_001, 10_003],
         "sorted by last_message_at, unknown last"
     );
+    // Keyset pages over the same order.
+    let page1 = store.chats_page(alice.id, None, 2).await.unwrap();
+    assert_eq!(page1.len(), 2);
+    let last = page1.last().unwrap();
+    let page2 = store
+        .chats_page(
+            alice.id,
+            Some(ChatCursor {
+                last_message_at: last.last_message_at,
+                peer_id: last.peer_id,
+            }),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page1
+            .iter()
+            .chain(&page2)
+            .map(|c| c.peer_id)
+            .collect::<Vec<_>>(),
+        vec![-1_000_000_000_555, 10_001, 10_003]
+    );
+
+    // Group commit: two batches (one per account is typical; here both alice) and idempotency
+    // outcomes in one transaction; chat activity merges instead of overwriting.
+    let ev2 = |n: i32| NewEvent {
+        account_id: Some(alice.id),
+        kind: "message.new".into(),
+        payload: serde_json::json!({ "g": n }),
+    };
+    let touch = |id: i32, at: i64, delta: i32| ChatActivity {
+        peer_id: 10_001,
+        kind: "user".into(),
+        last_message_id: Some(id),
+        last_message_at: Some(at),
+        unread_delta: delta,
+        ..Default::default()
+    };
+    let group = store
+        .commit_group(
+            &[
+                UpdateBatch {
+                    account_id: alice.id,
+                    events: vec![ev2(1), ev2(2)],
+                    chat_activity: vec![touch(7, t0 + 300, 1)],
+                    ..Default::default()
+                },
+                UpdateBatch {
+                    account_id: alice.id,
+                    events: vec![ev2(3)],
+                    // An older message arriving late moves nothing back, but counts as unread.
+                    chat_activity: vec![touch(6, t0 + 250, 1)],
+                    ..Default::default()
+                },
+            ],
+            &[IdempotencyRecord {
+                account_id: alice.id,
+                key: "send-1".into(),
+                fingerprint: "fp1".into(),
+                outcome: serde_json::json!({"message_id": 7}),
+                created_at: t0,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(group.len(), 2);
+    assert_eq!(group[0].len(), 2);
+    assert_eq!(
+        group[1],
+        vec![group[0][1] + 1],
+        "ids continue across batches"
+    );
+    let bob_chat = store
+        .chats(alice.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.peer_id == 10_001)
+        .unwrap();
+    assert_eq!(
+        (
+            bob_chat.last_message_id,
+            bob_chat.last_message_at,
+            bob_chat.unread_count,
+            bob_chat.title.as_deref()
+        ),
+        (Some(7), Some(t0 + 300), 4, Some("Bob")),
+        "newest wins, deltas add, the title stays"
+    );
+    // A read receipt sets the counter.
+    store
+        .commit_group(
+            &[UpdateBatch {
+                account_id: alice.id,
+                chat_activity: vec![ChatActivity {
+                    peer_id: 10_001,
+                    kind: "user".into(),
+                    unread_count: Some(0),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .chats(alice.id, 10)
+            .await
+            .unwrap()
+            .iter()
+            .find(|c| c.peer_id == 10_001)
+            .unwrap()
+            .unread_count,
+        0,
+        "read"
+    );
+    // First outcome wins; lookups are batched.
+    store
+        .commit_group(
+            &[],
+            &[IdempotencyRecord {
+                account_id: alice.id,
+                key: "send-1".into(),
+                fingerprint: "other".into(),
+                outcome: serde_json::json!({"message_id": 8}),
+                created_at: t0 + 1,
+            }],
+        )
+        .await
+        .unwrap();
+    let recs = store
+        .idempotency_records(&[(alice.id, "send-1".into()), (alice.id, "nope".into())])
+        .await
+        .unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        (recs[0].fingerprint.as_str(), &recs[0].outcome),
+        ("fp1", &serde_json::json!({"message_id": 7}))
+    );
+    assert_eq!(store.purge_idempotency(t0 + 1).await.unwrap(), 1);
+    assert!(store
+        .idempotency_records(&[(alice.id, "send-1".into())])
+        .await
+        .unwrap()
+        .is_empty());
+
     let msgs = store.messages(alice.id, 10_001, None, 2).await.unwrap();
     assert_eq!(
         msgs.iter().map(|m| m.message_id).collect::<Vec<_>>(),
@@ -866,6 +1016,7 @@ async fn storage_story(db: &TestDb) {
                 url: "http://127.0.0.1:9/hook".into(),
                 secret: Some(SecretString::from("whsec-123".to_owned())),
                 event_filter: "message.*".into(),
+                description: None,
             },
             "admin",
         )
@@ -913,6 +1064,124 @@ async fn storage_story(db: &TestDb) {
         .await
         .unwrap();
     assert!(store.due_deliveries(i64::MAX, 10).await.unwrap().is_empty());
+
+    // The API layer's webhook management (0003_api): the log position at creation, updates,
+    // dispatch with a cursor, attempt history, redelivery, deletion.
+    assert_eq!(
+        hook.start_after_event_id,
+        store.last_event_id().await.unwrap()
+    );
+    let fetched = store.webhook(hook.id).await.unwrap().unwrap();
+    assert_eq!(fetched, hook);
+    let updated = store
+        .update_webhook(
+            hook.id,
+            WebhookUpdate {
+                enabled: Some(false),
+                description: Some(Some("CRM".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!updated.enabled);
+    assert_eq!(updated.description.as_deref(), Some("CRM"));
+    assert_eq!(updated.url, hook.url, "unchanged fields are kept");
+    assert!(store
+        .update_webhook(i64::MAX, WebhookUpdate::default())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.event_cursor("webhooks").await.unwrap(), None);
+    let n = store
+        .enqueue_deliveries(
+            &[(hook.id, ids[0]), (hook.id, ids[0] + 1)],
+            "webhooks",
+            ids[0] + 1,
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the pair already delivered is kept as it is");
+    assert_eq!(
+        store.event_cursor("webhooks").await.unwrap(),
+        Some(ids[0] + 1)
+    );
+    let pending = store
+        .webhook_deliveries(DeliveryQuery {
+            webhook_id: hook.id,
+            state: Some("pending".into()),
+            before_id: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    let d = &pending[0];
+    assert_eq!(
+        (d.event_id, d.attempts, d.window_started_at),
+        (ids[0] + 1, 0, t0)
+    );
+    store
+        .record_delivery_attempt(
+            d.id,
+            DeliveryOutcome::Dead {
+                status: Some(500),
+                error: "HTTP 500".into(),
+            },
+            12,
+            t0 + 5,
+        )
+        .await
+        .unwrap();
+    let dead = store.webhook_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.state.as_str(), dead.last_attempt_at),
+        ("dead", Some(t0 + 5))
+    );
+    let attempts = store.delivery_attempts(d.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (attempts[0].status, attempts[0].duration_ms),
+        (Some(500), 12)
+    );
+    assert!(store.redeliver(d.id, t0 + 10).await.unwrap());
+    let again = store.webhook_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            again.state.as_str(),
+            again.attempts,
+            again.window_started_at
+        ),
+        ("pending", 0, t0 + 10)
+    );
+    let all = store
+        .webhook_deliveries(DeliveryQuery {
+            webhook_id: hook.id,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id > all[1].id, "newest first");
+    let older = store
+        .webhook_deliveries(DeliveryQuery {
+            webhook_id: hook.id,
+            before_id: Some(all[0].id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(older, vec![all[1].clone()]);
+    store.ping().await.unwrap();
+    let counts = store.account_state_counts().await.unwrap();
+    assert!(
+        counts.iter().map(|(_, n)| n).sum::<u64>() >= 2,
+        "{counts:?}"
+    );
 
     // Half-finished logins: secret state sealed, expiry puts the account back.
     store
@@ -1478,6 +1747,7 @@ async fn secrets_not_in_raw_database(db: &TestDb) {
                 url: "http://127.0.0.1:9/".into(),
                 secret: Some(SecretString::from(webhook_secret.to_owned())),
                 event_filter: "*".into(),
+                description: None,
             },
             "admin",
         )
@@ -1675,6 +1945,7 @@ async fn rotation_interrupted_then_resumed(db: &TestDb) {
                 url: "http://127.0.0.1:9/".into(),
                 secret: Some(SecretString::from("whsec".to_owned())),
                 event_filter: "*".into(),
+                description: None,
             },
             "t",
         )

@@ -212,9 +212,28 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
         contacts::ResolveUsername::CONSTRUCTOR_ID => (|| {
             let request: contacts::ResolveUsername = decode(cursor)?;
             let viewer = world.user_of(key_id)?;
-            let user = world
-                .user_by_username(&request.username)
-                .ok_or_else(|| Fail::new(400, "USERNAME_NOT_OCCUPIED"))?;
+            let Some(user) = world.user_by_username(&request.username) else {
+                // Public channels have usernames too.
+                let channel = world
+                    .channel_by_username(&request.username)
+                    .ok_or_else(|| Fail::new(400, "USERNAME_NOT_OCCUPIED"))?
+                    .id;
+                let peer = crate::world::Peer::Channel(channel);
+                return Ok(tl::enums::contacts::ResolvedPeer::Peer(
+                    tl::types::contacts::ResolvedPeer {
+                        peer: super::peers::peer(peer),
+                        chats: super::peers::chat(world, viewer, peer, now as i32)
+                            .into_iter()
+                            .collect(),
+                        users: vec![encode::user(
+                            world,
+                            viewer,
+                            world.user(viewer).expect("authorized user exists"),
+                        )],
+                    },
+                )
+                .encode_for(layer));
+            };
             Ok(
                 tl::enums::contacts::ResolvedPeer::Peer(tl::types::contacts::ResolvedPeer {
                     peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: user.id }),

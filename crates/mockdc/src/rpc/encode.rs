@@ -77,10 +77,12 @@ pub fn push_of<T: Layered + Send + Sync + 'static>(value: T) -> crate::cluster::
     Arc::new(move |layer| value.encode_for(layer))
 }
 
-/// A user as `viewer` sees it: `is_self` for themselves, an access hash of their own, the phone
-/// only to themselves (the mock has no contacts yet).
+/// A user as `viewer` sees it: `is_self` for themselves, an access hash of their own; a contact
+/// with the name the viewer saved, its phone and the `contact` / `mutual_contact` flags; the
+/// phone of anyone else is hidden.
 pub fn user(world: &World, viewer: i64, user: &User) -> tl::enums::User {
     let is_self = viewer == user.id;
+    let contact = (!is_self).then(|| world.contact(viewer, user.id)).flatten();
     if user.state == AccountState::Deleted {
         return tl::enums::User::User(tl::types::User {
             deleted: true,
@@ -89,13 +91,26 @@ pub fn user(world: &World, viewer: i64, user: &User) -> tl::enums::User {
     }
     tl::enums::User::User(tl::types::User {
         is_self,
+        contact: contact.is_some(),
+        mutual_contact: contact.is_some() && world.contact(user.id, viewer).is_some(),
         bot: user.bot,
         premium: user.premium,
         bot_nochats: false,
-        first_name: Some(user.first_name.clone()),
-        last_name: user.last_name.clone(),
+        first_name: Some(
+            contact
+                .map(|c| c.first_name.clone())
+                .unwrap_or_else(|| user.first_name.clone()),
+        ),
+        last_name: match contact {
+            Some(c) => (!c.last_name.is_empty()).then(|| c.last_name.clone()),
+            None => user.last_name.clone(),
+        },
         username: user.username.clone(),
-        phone: if is_self { user.phone.clone() } else { None },
+        phone: if is_self || contact.is_some() {
+            user.phone.clone()
+        } else {
+            None
+        },
         bot_info_version: user.bot.then_some(1),
         status: (!user.bot).then_some(tl::enums::UserStatus::Recently(
             tl::types::UserStatusRecently { by_me: false },
@@ -268,14 +283,18 @@ pub fn peer_user(user_id: i64) -> tl::enums::Peer {
     tl::enums::Peer::User(tl::types::PeerUser { user_id })
 }
 
-/// A stored message as its owner sees it (`peer_id` is the other side of the chat).
+/// A stored message as its owner sees it (`peer_id` is the other side of the chat); for a
+/// channel message, pass `m.viewed_by(viewer)`.
 pub fn message(m: &crate::world::messages::StoredMessage) -> tl::enums::Message {
+    if let Some(action) = &m.action {
+        return super::peers::service_message(m, action);
+    }
     tl::enums::Message::Message(tl::types::Message {
         out: m.out,
         mentioned: false,
         media_unread: false,
         silent: false,
-        post: false,
+        post: m.post,
         from_scheduled: false,
         legacy: false,
         edit_hide: false,
@@ -287,10 +306,11 @@ pub fn message(m: &crate::world::messages::StoredMessage) -> tl::enums::Message 
         paid_suggested_post_stars: false,
         paid_suggested_post_ton: false,
         id: m.id,
-        from_id: Some(peer_user(m.from)),
+        // A channel post is the channel's own, not its author's.
+        from_id: (!m.post).then(|| peer_user(m.from)),
         from_boosts_applied: None,
         from_rank: None,
-        peer_id: peer_user(m.peer),
+        peer_id: super::peers::peer(m.peer),
         saved_peer_id: None,
         fwd_from: m.fwd_from.map(|(from, date)| {
             tl::enums::MessageFwdHeader::Header(tl::types::MessageFwdHeader {
@@ -345,7 +365,7 @@ pub fn dialog(d: &crate::world::messages::Dialog) -> tl::enums::Dialog {
         pinned: false,
         unread_mark: false,
         view_forum_as_messages: false,
-        peer: peer_user(d.peer),
+        peer: super::peers::peer(d.peer),
         top_message: d.top_message,
         read_inbox_max_id: d.read_inbox_max_id,
         read_outbox_max_id: d.read_outbox_max_id,
@@ -354,14 +374,14 @@ pub fn dialog(d: &crate::world::messages::Dialog) -> tl::enums::Dialog {
         unread_reactions_count: 0,
         unread_poll_votes_count: 0,
         notify_settings: default_notify_settings(),
-        pts: None,
+        pts: d.pts,
         draft: None,
         folder_id: None,
         ttl_period: None,
     })
 }
 
-fn default_notify_settings() -> tl::enums::PeerNotifySettings {
+pub(super) fn default_notify_settings() -> tl::enums::PeerNotifySettings {
     tl::enums::PeerNotifySettings::Settings(tl::types::PeerNotifySettings {
         show_previews: None,
         silent: None,
@@ -520,9 +540,9 @@ mod tests {
             .all(|u| matches!(u, tl198::enums::User::User(_))));
 
         // dialog inside messages.dialogs: the container's id is the same, the dialog's is not.
-        let d = world.dialogs(alice, 0, 0, 10).0;
+        let d = world.dialogs(alice, 0, 0, None, 10).0;
         let dialogs = tl::enums::messages::Dialogs::Dialogs(tl::types::messages::Dialogs {
-            dialogs: d.iter().map(|d| dialog(d)).collect(),
+            dialogs: d.iter().map(dialog).collect(),
             messages: vec![m.clone()],
             chats: Vec::new(),
             users: vec![me.clone()],

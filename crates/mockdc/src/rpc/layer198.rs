@@ -34,7 +34,7 @@ use crate::world::Fail;
 
 /// `value` read back with the other layer's decoder: `Some` only if every constructor inside it
 /// exists, unchanged, in the other layer.
-fn same<T: Deserializable>(value: &impl Serializable) -> Option<T> {
+pub(super) fn same<T: Deserializable>(value: &impl Serializable) -> Option<T> {
     let converted = T::from_bytes(&value.to_bytes()).ok();
     if converted.is_none() {
         tracing::debug!(
@@ -48,7 +48,7 @@ fn same<T: Deserializable>(value: &impl Serializable) -> Option<T> {
     converted
 }
 
-fn same_vec<T: Deserializable, S: Serializable>(values: &[S]) -> Vec<T> {
+pub(super) fn same_vec<T: Deserializable, S: Serializable>(values: &[S]) -> Vec<T> {
     values.iter().filter_map(same).collect()
 }
 
@@ -259,7 +259,7 @@ pub mod down {
 
     /// `peerNotifySettings` is the same in both layers; all its fields are optional, so an
     /// unconvertible one (never expected) degrades to Telegram's defaults.
-    fn notify_settings(
+    pub(crate) fn notify_settings(
         settings: &tl::enums::PeerNotifySettings,
     ) -> tl198::enums::PeerNotifySettings {
         same(settings).unwrap_or({
@@ -286,7 +286,7 @@ pub mod down {
         same_opt_vec(entities)
     }
 
-    fn peer(peer: &tl::enums::Peer) -> tl198::enums::Peer {
+    pub(crate) fn peer(peer: &tl::enums::Peer) -> tl198::enums::Peer {
         match peer {
             tl::enums::Peer::User(p) => {
                 tl198::enums::Peer::User(tl198::types::PeerUser { user_id: p.user_id })
@@ -472,6 +472,8 @@ pub mod down {
                     pts_count: u.pts_count,
                 })
             }
+            // Groups and channels (layer198_chats.rs): participants changed by 230.
+            U::ChannelParticipant(u) => super::super::layer198_chats::channel_participant_update(u),
             U::ReadHistoryInbox(u) => {
                 U198::ReadHistoryInbox(tl198::types::UpdateReadHistoryInbox {
                     folder_id: u.folder_id,

@@ -1,59 +1,37 @@
-//! Private messages and their updates: `messages.*` and `updates.getState/getDifference`.
+//! Messages in every kind of chat and their updates: `messages.*` and
+//! `updates.getState/getDifference`.
 //!
-//! Every change pushes updates to the other online sessions of the users involved, with the same
-//! pts the change got in each user's box, so a client that misses a push finds the event again
-//! in `updates.getDifference`.
-
-use std::collections::BTreeSet;
+//! Private chats and basic groups live in each user's box (common pts); channels in their own
+//! box (channel pts). Every change pushes updates to the other online sessions of the users
+//! involved, with the same pts the change got in each box, so a client that misses a push finds
+//! the event again in `updates.getDifference` / `updates.getChannelDifference`.
 
 use grammers_tl_types::{self as tl, Cursor, Identifiable, Serializable};
 
 use super::encode::{self, Layered};
+use super::peers::{self, Mentions};
 use super::{decode, CallContext, Handled};
 use crate::connection::PendingPush;
-use crate::world::messages::{Event, HistoryQuery, StoredMessage};
-use crate::world::{Fail, World};
+use crate::world::messages::{check_text, Event, HistoryQuery, StoredMessage};
+use crate::world::{Fail, Peer, World};
 
 /// getDifference answers at most this many events at once (differenceSlice beyond)...
 pub const DIFFERENCE_LIMIT: usize = 100;
 /// ...and differenceTooLong when the client is further behind than this.
 pub const DIFFERENCE_TOO_LONG: usize = 10_000;
 
-/// The user an `InputPeer` names, as `viewer` may name it. Groups and channels come later.
-fn resolve_peer(world: &World, viewer: i64, peer: &tl::enums::InputPeer) -> Result<i64, Fail> {
-    match peer {
-        tl::enums::InputPeer::PeerSelf => Ok(viewer),
-        tl::enums::InputPeer::User(u)
-            if world.user(u.user_id).is_some()
-                && world.access_hash(viewer, u.user_id) == u.access_hash =>
-        {
-            Ok(u.user_id)
-        }
-        _ => Err(Fail::new(400, "PEER_ID_INVALID")),
-    }
-}
+pub(super) use super::peers::resolve_peer;
 
-fn users_of<'a>(
-    world: &World,
-    viewer: i64,
-    ids: impl IntoIterator<Item = &'a i64>,
-) -> Vec<tl::enums::User> {
-    let ids: BTreeSet<i64> = ids.into_iter().copied().chain([viewer]).collect();
-    ids.into_iter()
-        .filter_map(|id| world.user(id).map(|u| encode::user(world, viewer, u)))
-        .collect()
-}
-
-fn users_of_messages(
+/// The users and chats some messages name, as `viewer` sees them.
+fn mentioned(
     world: &World,
     viewer: i64,
     messages: &[&StoredMessage],
-) -> Vec<tl::enums::User> {
-    let ids: Vec<i64> = messages
-        .iter()
-        .flat_map(|m| [m.peer, m.from].into_iter().chain(m.fwd_from.map(|f| f.0)))
-        .collect();
-    users_of(world, viewer, &ids)
+    now: i32,
+) -> (Vec<tl::enums::User>, Vec<tl::enums::Chat>) {
+    let mut mentions = Mentions::default();
+    mentions.messages(messages.iter().copied());
+    mentions.encode(world, viewer, now)
 }
 
 fn state(world: &World, user_id: i64, now: i32) -> tl::enums::updates::State {
@@ -79,16 +57,16 @@ fn affected(pts: i32, pts_count: i32) -> Vec<u8> {
     .to_bytes()
 }
 
-/// `updates` wrapping some updates, with the users they mention.
+/// `updates` wrapping some updates, with the users and chats they mention.
 fn updates(
     updates: Vec<tl::enums::Update>,
-    users: Vec<tl::enums::User>,
+    (users, chats): (Vec<tl::enums::User>, Vec<tl::enums::Chat>),
     date: i32,
 ) -> tl::enums::Updates {
     tl::enums::Updates::Updates(tl::types::Updates {
         updates,
         users,
-        chats: Vec::new(),
+        chats,
         date,
         seq: 0,
     })
@@ -111,7 +89,7 @@ fn short_message(m: &StoredMessage, pts: i32) -> tl::enums::Updates {
         media_unread: false,
         silent: false,
         id: m.id,
-        user_id: m.peer,
+        user_id: m.peer.user_id().unwrap_or(m.from),
         message: m.text.clone(),
         pts,
         pts_count: 1,
@@ -126,9 +104,10 @@ fn short_message(m: &StoredMessage, pts: i32) -> tl::enums::Updates {
 
 /// Pushes a new message to its owner's sessions (all but the requester's for the sender).
 ///
-/// The sender's other sessions get the compact `updateShortMessage`: they know the recipient.
-/// Recipients get `updates` with the users involved, so a client that never saw the sender can
-/// still resolve it (Telegram sends short updates only when the client knows every peer).
+/// The sender's other sessions get the compact `updateShortMessage` for a plain private text:
+/// they know the recipient. Everything else goes as `updates` with the users and chats
+/// involved, so a client that never saw the sender or the group can still resolve it
+/// (Telegram sends short updates only when the client knows every peer).
 fn push_new_message(
     ctx: &mut CallContext<'_>,
     world: &World,
@@ -140,21 +119,156 @@ fn push_new_message(
     let Some(m) = world.message(owner, id) else {
         return;
     };
-    let body = if m.fwd_from.is_some() || !m.out {
-        let users = users_of_messages(world, owner, &[m]);
+    let plain = m.fwd_from.is_none() && m.out && m.action.is_none() && m.peer.user_id().is_some();
+    let body = if plain {
+        short_message(m, pts)
+    } else {
         updates(
             vec![tl::enums::Update::NewMessage(tl::types::UpdateNewMessage {
                 message: encode::message(m),
                 pts,
                 pts_count: 1,
             })],
-            users,
+            mentioned(world, owner, &[m], ctx.now_secs),
             m.date,
         )
-    } else {
-        short_message(m, pts)
     };
     push(ctx, owner, skip_requester, body);
+}
+
+/// A message stored in its destination: where, its id for the sender, and the pts (the
+/// sender's box for private chats and groups, the channel's for channels).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivered {
+    pub peer: Peer,
+    pub id: i32,
+    pub pts: i32,
+    pub date: i32,
+}
+
+/// Sends a draft (any content: text, a forward, media) to any destination, queueing the
+/// pushes for everyone else. One path for every `messages.send*` method.
+pub(crate) fn deliver(
+    ctx: &mut CallContext<'_>,
+    world: &mut World,
+    me: i64,
+    to: Peer,
+    draft: StoredMessage,
+    random_id: i64,
+) -> Result<Delivered, Fail> {
+    let now = ctx.now_secs;
+    Ok(match to {
+        Peer::User(user) => {
+            let sent = world.send_private(me, user, draft, random_id, now)?;
+            if !sent.duplicate {
+                push_new_message(ctx, world, me, sent.sender_id, sent.sender_pts, true);
+                if let Some((owner, their_id, their_pts)) = sent.recipient {
+                    push_new_message(ctx, world, owner, their_id, their_pts, false);
+                }
+            }
+            Delivered {
+                peer: to,
+                id: sent.sender_id,
+                pts: sent.sender_pts,
+                date: sent.date,
+            }
+        }
+        Peer::Chat(chat) => {
+            let (id, pts, duplicate, copies) =
+                world.send_to_group(me, chat, draft, random_id, now)?;
+            if !duplicate {
+                peers::push_group_copies(ctx, world, &[(me, id, pts)], Some(me));
+                peers::push_group_copies(ctx, world, &copies, None);
+            }
+            let date = world.message(me, id).map(|m| m.date).unwrap_or(now);
+            Delivered {
+                peer: to,
+                id,
+                pts,
+                date,
+            }
+        }
+        Peer::Channel(channel) => {
+            let (id, pts, duplicate) = world.send_to_channel(me, channel, draft, random_id, now)?;
+            if !duplicate {
+                peers::push_channel_message(ctx, world, channel, id, pts, Some(me));
+            }
+            let date = world
+                .channel_message(channel, id)
+                .map(|m| m.date)
+                .unwrap_or(now);
+            Delivered {
+                peer: to,
+                id,
+                pts,
+                date,
+            }
+        }
+    })
+}
+
+/// The sender's view of a delivered message as an update (`updateNewMessage` or
+/// `updateNewChannelMessage`) and the message itself.
+fn delivered_update<'w>(
+    world: &'w World,
+    me: i64,
+    d: &Delivered,
+) -> Option<(tl::enums::Update, &'w StoredMessage)> {
+    match d.peer {
+        Peer::Channel(channel) => {
+            let m = world.channel_message(channel, d.id)?;
+            Some((
+                peers::new_channel_message_update(world, me, channel, d.id, d.pts)?,
+                m,
+            ))
+        }
+        _ => Some((
+            peers::new_message_update(world, me, d.id, d.pts)?,
+            world.message(me, d.id)?,
+        )),
+    }
+}
+
+/// `updates` answering a send: `updateMessageID` + the new message for each delivery (what
+/// grammers maps random ids through), with the users and chats they mention.
+pub(crate) fn delivered_updates(
+    world: &World,
+    me: i64,
+    deliveries: &[(Delivered, i64)],
+    now: i32,
+) -> tl::enums::Updates {
+    let mut list = Vec::new();
+    let mut mentions = Mentions::default();
+    for (d, random_id) in deliveries {
+        list.push(tl::enums::Update::MessageId(tl::types::UpdateMessageId {
+            id: d.id,
+            random_id: *random_id,
+        }));
+        if let Some((update, m)) = delivered_update(world, me, d) {
+            list.push(update);
+            mentions.message(m);
+        }
+        mentions.peer(d.peer);
+    }
+    peers::updates_for(world, me, list, &mentions, now)
+}
+
+/// A message of `peer` as `me` may read it (its own box, or the channel's).
+fn message_in(
+    world: &World,
+    me: i64,
+    peer: Peer,
+    id: i32,
+    now: i32,
+) -> Result<&StoredMessage, Fail> {
+    let found = match peer {
+        Peer::Channel(channel) => {
+            world.channel_for_read(me, channel, now)?;
+            world.channel_message(channel, id)
+        }
+        _ => world.message(me, id).filter(|m| m.peer == peer),
+    };
+    found.ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))
 }
 
 /// Answers the methods of this module; `None` for any other constructor.
@@ -171,29 +285,27 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let request: messages::SendMessage = decode(cursor)?;
             let me = world.user_of(key_id)?;
             let to = resolve_peer(world, me, &request.peer)?;
-            let sent = world.send_message(
-                me,
-                to,
-                &request.message,
-                request.entities.unwrap_or_default(),
-                request.random_id,
-                None,
-                now,
-            )?;
-            if !sent.duplicate {
-                push_new_message(ctx, world, me, sent.sender_id, sent.sender_pts, true);
-                if let Some((owner, their_id, their_pts)) = sent.recipient {
-                    push_new_message(ctx, world, owner, their_id, their_pts, false);
-                }
+            check_text(&request.message)?;
+            let draft = StoredMessage {
+                text: request.message.clone(),
+                entities: request.entities.unwrap_or_default(),
+                ..Default::default()
+            };
+            let d = deliver(ctx, world, me, to, draft, request.random_id)?;
+            if let Peer::Channel(_) = to {
+                // Channel messages answer `updates` with the channel's pts.
+                return Ok(
+                    delivered_updates(world, me, &[(d, request.random_id)], now).encode_for(layer)
+                );
             }
-            let m = world.message(me, sent.sender_id);
+            let m = world.message(me, d.id);
             Ok(
                 tl::enums::Updates::UpdateShortSentMessage(tl::types::UpdateShortSentMessage {
                     out: true,
-                    id: sent.sender_id,
-                    pts: sent.sender_pts,
+                    id: d.id,
+                    pts: d.pts,
                     pts_count: 1,
-                    date: sent.date,
+                    date: d.date,
                     media: None,
                     entities: m
                         .filter(|m| !m.entities.is_empty())
@@ -211,61 +323,68 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             if request.id.len() != request.random_id.len() || request.id.is_empty() {
                 return Err(Fail::new(400, "RANDOM_ID_INVALID"));
             }
-            let mut result_updates = Vec::new();
+            let mut deliveries = Vec::new();
             for (id, random_id) in request.id.iter().zip(&request.random_id) {
-                let original = world
-                    .message(me, *id)
-                    .filter(|m| m.peer == from)
-                    .cloned()
-                    .ok_or_else(|| Fail::new(400, "MESSAGE_ID_INVALID"))?;
-                let origin = original.fwd_from.unwrap_or((original.from, original.date));
-                let sent = world.send_message(
-                    me,
-                    to,
-                    &original.text,
-                    original.entities.clone(),
-                    *random_id,
-                    Some(origin),
-                    now,
-                )?;
-                result_updates.push(tl::enums::Update::MessageId(tl::types::UpdateMessageId {
-                    id: sent.sender_id,
-                    random_id: *random_id,
-                }));
-                if let Some(m) = world.message(me, sent.sender_id) {
-                    result_updates.push(tl::enums::Update::NewMessage(
-                        tl::types::UpdateNewMessage {
-                            message: encode::message(m),
-                            pts: sent.sender_pts,
-                            pts_count: 1,
-                        },
-                    ));
+                let original = message_in(world, me, from, *id, now)?.clone();
+                if original.action.is_some() {
+                    return Err(Fail::new(400, "MESSAGE_ID_INVALID"));
                 }
-                if !sent.duplicate {
-                    push_new_message(ctx, world, me, sent.sender_id, sent.sender_pts, true);
-                    if let Some((owner, their_id, their_pts)) = sent.recipient {
-                        push_new_message(ctx, world, owner, their_id, their_pts, false);
+                let origin = original.fwd_from.unwrap_or((original.from, original.date));
+                let draft = StoredMessage {
+                    text: original.text.clone(),
+                    entities: original.entities.clone(),
+                    fwd_from: Some(origin),
+                    ..Default::default()
+                };
+                let d = deliver(ctx, world, me, to, draft, *random_id)?;
+                deliveries.push((d, *random_id));
+            }
+            let mut answer = delivered_updates(world, me, &deliveries, now);
+            if let tl::enums::Updates::Updates(u) = &mut answer {
+                // The source chat's peers too (grammers resolves both sides).
+                let mut mentions = Mentions::default();
+                mentions.peer(from);
+                let (users, chats) = mentions.encode(world, me, now);
+                for user in users {
+                    if !u.users.iter().any(|x| x.id() == user.id()) {
+                        u.users.push(user);
+                    }
+                }
+                for chat in chats {
+                    if !u.chats.iter().any(|x| x.id() == chat.id()) {
+                        u.chats.push(chat);
                     }
                 }
             }
-            let users = users_of(world, me, &[from, to]);
-            Ok(updates(result_updates, users, now).encode_for(layer))
+            Ok(answer.encode_for(layer))
         })(),
         messages::EditMessage::CONSTRUCTOR_ID => (|| {
             let request: messages::EditMessage = decode(cursor)?;
             let me = world.user_of(key_id)?;
             let peer = resolve_peer(world, me, &request.peer)?;
-            if world.message(me, request.id).is_none_or(|m| m.peer != peer) {
-                return Err(Fail::new(400, "MESSAGE_ID_INVALID"));
-            }
+            message_in(world, me, peer, request.id, now)?;
             let text = request.message.unwrap_or_default();
-            let (pts, other) = world.edit_message(
-                me,
-                request.id,
-                &text,
-                request.entities.unwrap_or_default(),
-                now,
-            )?;
+            let entities = request.entities.unwrap_or_default();
+            if let Peer::Channel(channel) = peer {
+                let pts =
+                    world.edit_channel_message(me, channel, request.id, &text, entities, now)?;
+                let edited = |viewer: i64| {
+                    let m = world.channel_message(channel, request.id).expect("edited");
+                    tl::enums::Update::EditChannelMessage(tl::types::UpdateEditChannelMessage {
+                        message: encode::message(&m.viewed_by(viewer)),
+                        pts,
+                        pts_count: 1,
+                    })
+                };
+                peers::push_channel_update(ctx, world, channel, Some(me), edited);
+                let mut mentions = Mentions::default();
+                mentions.message(world.channel_message(channel, request.id).expect("edited"));
+                return Ok(
+                    peers::updates_for(world, me, vec![edited(me)], &mentions, now)
+                        .encode_for(layer),
+                );
+            }
+            let (pts, others) = world.edit_message(me, request.id, &text, entities, now)?;
             let edit = |world: &World, owner: i64, id: i32, pts: i32| {
                 let m = world.message(owner, id).expect("edited message exists");
                 updates(
@@ -276,13 +395,13 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                             pts_count: 1,
                         },
                     )],
-                    users_of_messages(world, owner, &[m]),
+                    mentioned(world, owner, &[m], now),
                     now,
                 )
             };
             let mine = edit(world, me, request.id, pts);
             push(ctx, me, true, mine.clone());
-            if let Some((owner, their_id, their_pts)) = other {
+            for (owner, their_id, their_pts) in others {
                 let theirs = edit(world, owner, their_id, their_pts);
                 push(ctx, owner, false, theirs);
             }
@@ -316,13 +435,17 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let request: messages::ReadHistory = decode(cursor)?;
             let me = world.user_of(key_id)?;
             let peer = resolve_peer(world, me, &request.peer)?;
+            if let Peer::Channel(_) = peer {
+                // Channels are read with channels.readHistory.
+                return Err(Fail::new(400, "PEER_ID_INVALID"));
+            }
             let before = world.pts_of(me);
-            let (pts, other) = world.read_history(me, peer, request.max_id, now);
-            if let Some((owner, max_id, their_pts)) = other {
+            let (pts, others) = world.read_history(me, peer, request.max_id, now);
+            for (owner, their_peer, max_id, their_pts) in others {
                 let body = tl::enums::Updates::UpdateShort(tl::types::UpdateShort {
                     update: tl::enums::Update::ReadHistoryOutbox(
                         tl::types::UpdateReadHistoryOutbox {
-                            peer: encode::peer_user(me),
+                            peer: peers::peer(their_peer),
                             max_id,
                             pts: their_pts,
                             pts_count: 1,
@@ -338,19 +461,22 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
             let request: messages::GetHistory = decode(cursor)?;
             let me = world.user_of(key_id)?;
             let peer = resolve_peer(world, me, &request.peer)?;
-            let (page, total) = world.history(
-                me,
-                peer,
-                HistoryQuery {
-                    offset_id: request.offset_id,
-                    offset_date: request.offset_date,
-                    add_offset: request.add_offset,
-                    limit: request.limit,
-                    max_id: request.max_id,
-                    min_id: request.min_id,
-                },
-            );
-            Ok(messages_result(world, me, &page, total, layer))
+            let q = HistoryQuery {
+                offset_id: request.offset_id,
+                offset_date: request.offset_date,
+                add_offset: request.add_offset,
+                limit: request.limit,
+                max_id: request.max_id,
+                min_id: request.min_id,
+            };
+            if let Peer::Channel(channel) = peer {
+                let (page, total) = world.channel_history(me, channel, q, now)?;
+                return Ok(channel_messages_result(
+                    world, me, channel, &page, total, now, layer,
+                ));
+            }
+            let (page, total) = world.history(me, peer, q);
+            Ok(messages_result(world, me, &page, total, now, layer))
         })(),
         messages::Search::CONSTRUCTOR_ID => (|| {
             let request: messages::Search = decode(cursor)?;
@@ -359,9 +485,17 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 tl::enums::InputPeer::Empty => None,
                 ref p => Some(resolve_peer(world, me, p)?),
             };
-            let found = world.search(me, peer, &request.q, request.limit.max(0) as usize);
+            let limit = request.limit.max(0) as usize;
+            if let Some(Peer::Channel(channel)) = peer {
+                let found = world.channel_search(me, channel, &request.q, limit, now)?;
+                let total = found.len();
+                return Ok(channel_messages_result(
+                    world, me, channel, &found, total, now, layer,
+                ));
+            }
+            let found = world.search(me, peer, &request.q, limit);
             let total = found.len();
-            Ok(messages_result(world, me, &found, total, layer))
+            Ok(messages_result(world, me, &found, total, now, layer))
         })(),
         messages::GetMessages::CONSTRUCTOR_ID => (|| {
             let request: messages::GetMessages = decode(cursor)?;
@@ -375,63 +509,47 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 })
                 .collect();
             let total = found.len();
-            Ok(messages_result(world, me, &found, total, layer))
+            Ok(messages_result(world, me, &found, total, now, layer))
         })(),
         messages::GetDialogs::CONSTRUCTOR_ID => (|| {
             let request: messages::GetDialogs = decode(cursor)?;
             let me = world.user_of(key_id)?;
+            let offset_peer = match &request.offset_peer {
+                tl::enums::InputPeer::Empty => None,
+                p => resolve_peer(world, me, p).ok(),
+            };
             let (page, total) = world.dialogs(
                 me,
                 request.offset_date,
                 request.offset_id,
+                offset_peer,
                 request.limit.max(0) as usize,
             );
-            let tops: Vec<&StoredMessage> = page
-                .iter()
-                .filter_map(|d| world.message(me, d.top_message))
-                .collect();
-            let dialogs = page.iter().map(|d| encode::dialog(d)).collect();
-            let messages = tops.iter().map(|m| encode::message(m)).collect();
-            let users = users_of_messages(world, me, &tops);
-            let answer = if page.len() < total {
-                tl::enums::messages::Dialogs::Slice(tl::types::messages::DialogsSlice {
-                    count: total as i32,
-                    dialogs,
-                    messages,
-                    chats: Vec::new(),
-                    users,
-                })
-            } else {
-                tl::enums::messages::Dialogs::Dialogs(tl::types::messages::Dialogs {
-                    dialogs,
-                    messages,
-                    chats: Vec::new(),
-                    users,
-                })
-            };
+            let answer = dialogs_answer(world, me, &page, Some(total), now);
             Ok(answer.encode_for(layer))
         })(),
         messages::GetPeerDialogs::CONSTRUCTOR_ID => (|| {
             let request: messages::GetPeerDialogs = decode(cursor)?;
             let me = world.user_of(key_id)?;
-            let mut dialogs = Vec::new();
-            let mut tops = Vec::new();
+            let mut found = Vec::new();
             for input in &request.peers {
                 let tl::enums::InputDialogPeer::Peer(p) = input else {
                     return Err(Fail::new(400, "PEER_ID_INVALID"));
                 };
                 let peer = resolve_peer(world, me, &p.peer)?;
-                if let Some(d) = world.mailbox(me).and_then(|b| b.dialogs.get(&peer)) {
-                    dialogs.push(encode::dialog(d));
-                    tops.extend(world.message(me, d.top_message));
-                }
+                found.extend(world.dialog_of(me, peer));
             }
+            let tl::enums::messages::Dialogs::Dialogs(d) =
+                dialogs_answer(world, me, &found, None, now)
+            else {
+                unreachable!("no total given: messages.dialogs")
+            };
             Ok(
                 tl::enums::messages::PeerDialogs::Dialogs(tl::types::messages::PeerDialogs {
-                    dialogs,
-                    messages: tops.iter().map(|m| encode::message(m)).collect(),
-                    chats: Vec::new(),
-                    users: users_of_messages(world, me, &tops),
+                    dialogs: d.dialogs,
+                    messages: d.messages,
+                    chats: d.chats,
+                    users: d.users,
                     state: state(world, me, now),
                 })
                 .encode_for(layer),
@@ -444,10 +562,50 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
         upd::GetDifference::CONSTRUCTOR_ID => (|| {
             let request: upd::GetDifference = decode(cursor)?;
             let me = world.user_of(key_id)?;
-            Ok(difference(world, me, request.pts, now).encode_for(layer))
+            Ok(difference(world, me, request.pts, request.date, now).encode_for(layer))
         })(),
         _ => return None,
     })
+}
+
+/// messages.dialogs (messages.dialogsSlice when `total` says there are more): every dialog's
+/// peer and top message, with all the users and chats they name.
+fn dialogs_answer(
+    world: &World,
+    me: i64,
+    page: &[crate::world::messages::Dialog],
+    total: Option<usize>,
+    now: i32,
+) -> tl::enums::messages::Dialogs {
+    let tops: Vec<std::borrow::Cow<'_, StoredMessage>> = page
+        .iter()
+        .filter_map(|d| world.top_message(me, d).map(|m| m.viewed_by(me)))
+        .collect();
+    let mut mentions = Mentions::default();
+    for d in page {
+        mentions.peer(d.peer);
+    }
+    mentions.messages(tops.iter().map(|m| m.as_ref()));
+    let (users, chats) = mentions.encode(world, me, now);
+    let dialogs = page.iter().map(encode::dialog).collect();
+    let messages = tops.iter().map(|m| encode::message(m)).collect();
+    match total {
+        Some(total) if page.len() < total => {
+            tl::enums::messages::Dialogs::Slice(tl::types::messages::DialogsSlice {
+                count: total as i32,
+                dialogs,
+                messages,
+                chats,
+                users,
+            })
+        }
+        _ => tl::enums::messages::Dialogs::Dialogs(tl::types::messages::Dialogs {
+            dialogs,
+            messages,
+            chats,
+            users,
+        }),
+    }
 }
 
 /// messages.messages, or messagesSlice when the chat holds more than the page.
@@ -457,10 +615,11 @@ fn messages_result(
     me: i64,
     page: &[&StoredMessage],
     total: usize,
+    now: i32,
     layer: Option<i32>,
 ) -> Vec<u8> {
     let messages: Vec<tl::enums::Message> = page.iter().map(|m| encode::message(m)).collect();
-    let users = users_of_messages(world, me, page);
+    let (users, chats) = mentioned(world, me, page, now);
     if page.len() < total {
         tl::enums::messages::Messages::Slice(tl::types::messages::MessagesSlice {
             inexact: false,
@@ -470,7 +629,7 @@ fn messages_result(
             search_flood: None,
             messages,
             topics: Vec::new(),
-            chats: Vec::new(),
+            chats,
             users,
         })
         .encode_for(layer)
@@ -478,15 +637,55 @@ fn messages_result(
         tl::enums::messages::Messages::Messages(tl::types::messages::Messages {
             messages,
             topics: Vec::new(),
-            chats: Vec::new(),
+            chats,
             users,
         })
         .encode_for(layer)
     }
 }
 
-/// updates.getDifference from `pts`: every event after it, once, in order.
-fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates::Difference {
+/// messages.channelMessages: a channel's messages as `me` sees them, with the channel's pts.
+pub(super) fn channel_messages_result(
+    world: &World,
+    me: i64,
+    channel: i64,
+    page: &[&StoredMessage],
+    total: usize,
+    now: i32,
+    layer: Option<i32>,
+) -> Vec<u8> {
+    let messages = page
+        .iter()
+        .map(|m| encode::message(&m.viewed_by(me)))
+        .collect();
+    let mut mentions = Mentions::default();
+    mentions
+        .peer(Peer::Channel(channel))
+        .messages(page.iter().copied());
+    let (users, chats) = mentions.encode(world, me, now);
+    tl::enums::messages::Messages::ChannelMessages(tl::types::messages::ChannelMessages {
+        inexact: false,
+        pts: world.channel(channel).map(|c| c.pts).unwrap_or(0),
+        count: total as i32,
+        offset_id_offset: None,
+        messages,
+        topics: Vec::new(),
+        chats,
+        users,
+    })
+    .encode_for(layer)
+}
+
+/// updates.getDifference from `pts`: every event after it, once, in order. A channel the user
+/// joined after the client's `date` (on another device, while this one was away) comes as
+/// `updateChannelTooLong` with the pts to start getChannelDifference from, as documented.
+fn difference(
+    world: &World,
+    me: i64,
+    pts: i32,
+    date: i32,
+    now: i32,
+) -> tl::enums::updates::Difference {
     let (events, more) = match world.events_after(me, pts, DIFFERENCE_LIMIT, DIFFERENCE_TOO_LONG) {
         Ok(found) => found,
         Err(current) => {
@@ -495,21 +694,38 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
             );
         }
     };
-    if events.is_empty() {
+    let joined: Vec<(i64, i32)> = world
+        .channels()
+        .filter_map(|c| {
+            let m = c.members.get(&me)?;
+            (m.date > date && date > 0).then_some((c.id, m.joined_pts.max(1)))
+        })
+        .collect();
+    if events.is_empty() && joined.is_empty() {
         return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
             date: now,
             seq: 0,
         });
     }
     let mut new_messages = Vec::new();
-    let mut mentioned: Vec<&StoredMessage> = Vec::new();
+    let mut mentioned_messages: Vec<&StoredMessage> = Vec::new();
     let mut other_updates = Vec::new();
+    let mut mentions = Mentions::default();
+    for (channel_id, channel_pts) in &joined {
+        other_updates.push(tl::enums::Update::ChannelTooLong(
+            tl::types::UpdateChannelTooLong {
+                channel_id: *channel_id,
+                pts: Some(*channel_pts),
+            },
+        ));
+        mentions.peer(Peer::Channel(*channel_id));
+    }
     for e in &events {
         match &e.event {
             Event::NewMessage(id) => {
                 if let Some(m) = world.message(me, *id) {
                     new_messages.push(encode::message(m));
-                    mentioned.push(m);
+                    mentioned_messages.push(m);
                 }
             }
             Event::EditMessage(id) => {
@@ -521,7 +737,7 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
                             pts_count: e.pts_count,
                         },
                     ));
-                    mentioned.push(m);
+                    mentioned_messages.push(m);
                 }
             }
             Event::DeleteMessages(ids) => other_updates.push(tl::enums::Update::DeleteMessages(
@@ -535,33 +751,39 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
                 peer,
                 max_id,
                 still_unread,
-            } => other_updates.push(tl::enums::Update::ReadHistoryInbox(
-                tl::types::UpdateReadHistoryInbox {
-                    folder_id: None,
-                    peer: encode::peer_user(*peer),
-                    top_msg_id: None,
-                    max_id: *max_id,
-                    still_unread_count: *still_unread,
-                    pts: e.pts,
-                    pts_count: e.pts_count,
-                },
-            )),
-            Event::ReadOutbox { peer, max_id } => other_updates.push(
-                tl::enums::Update::ReadHistoryOutbox(tl::types::UpdateReadHistoryOutbox {
-                    peer: encode::peer_user(*peer),
-                    max_id: *max_id,
-                    pts: e.pts,
-                    pts_count: e.pts_count,
-                }),
-            ),
+            } => {
+                mentions.peer(*peer);
+                other_updates.push(tl::enums::Update::ReadHistoryInbox(
+                    tl::types::UpdateReadHistoryInbox {
+                        folder_id: None,
+                        peer: peers::peer(*peer),
+                        top_msg_id: None,
+                        max_id: *max_id,
+                        still_unread_count: *still_unread,
+                        pts: e.pts,
+                        pts_count: e.pts_count,
+                    },
+                ))
+            }
+            Event::ReadOutbox { peer, max_id } => {
+                mentions.peer(*peer);
+                other_updates.push(tl::enums::Update::ReadHistoryOutbox(
+                    tl::types::UpdateReadHistoryOutbox {
+                        peer: peers::peer(*peer),
+                        max_id: *max_id,
+                        pts: e.pts,
+                        pts_count: e.pts_count,
+                    },
+                ))
+            }
         }
     }
-    let users = users_of_messages(world, me, &mentioned);
-    let last = events.last().expect("not empty");
+    mentions.messages(mentioned_messages.iter().copied());
+    let (users, chats) = mentions.encode(world, me, now);
     let reached = tl::enums::updates::State::State(tl::types::updates::State {
-        pts: last.pts,
+        pts: events.last().map(|e| e.pts).unwrap_or(pts),
         qts: 0,
-        date: last.date,
+        date: events.last().map(|e| e.date).unwrap_or(now),
         seq: 0,
         unread_count: 0,
     });
@@ -570,7 +792,7 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
             new_messages,
             new_encrypted_messages: Vec::new(),
             other_updates,
-            chats: Vec::new(),
+            chats,
             users,
             intermediate_state: reached,
         })
@@ -579,7 +801,7 @@ fn difference(world: &World, me: i64, pts: i32, now: i32) -> tl::enums::updates:
             new_messages,
             new_encrypted_messages: Vec::new(),
             other_updates,
-            chats: Vec::new(),
+            chats,
             users,
             state: reached,
         })

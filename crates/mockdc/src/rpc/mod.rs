@@ -11,13 +11,22 @@ use crate::tl as service;
 use crate::world::Fail;
 
 mod account;
+mod channels;
+mod chats;
+mod contacts;
 mod encode;
+mod invites;
 mod layer198;
+mod layer198_chats;
 mod login;
 mod messages;
+mod peers;
 
 pub(crate) use login::notify_login_token;
 pub(crate) use messages::pushes_for_sent;
+pub(crate) use peers::{
+    control_pushes, notify_changes, push_channel_message, push_channel_update, push_group_copies,
+};
 
 /// The error every unimplemented method gets.
 pub const NOT_IMPLEMENTED: &str = "METHOD_NOT_IMPLEMENTED_IN_MOCK";
@@ -160,12 +169,16 @@ fn call_inner(
             }
         }
         other => {
-            if let Some(fail) = injected_fault(ctx, other) {
+            if let Some(fail) = injected_fault(ctx, other, rest(&cursor)) {
                 return Ok(fail.into());
             }
             match account::handle(ctx, other, &mut cursor)
                 .or_else(|| messages::handle(ctx, other, &mut cursor))
                 .or_else(|| login::handle(ctx, other, &mut cursor))
+                .or_else(|| chats::handle(ctx, other, &mut cursor))
+                .or_else(|| channels::handle(ctx, other, &mut cursor))
+                .or_else(|| invites::handle(ctx, other, &mut cursor))
+                .or_else(|| contacts::handle(ctx, other, &mut cursor))
             {
                 Some(Ok(bytes)) => Ok(RpcAnswer::Result(bytes)),
                 Some(Err(fail)) => Ok(fail.into()),
@@ -175,20 +188,24 @@ fn call_inner(
     }
 }
 
-/// A fault injected through the control API for this method and caller, if any.
-fn injected_fault(ctx: &CallContext<'_>, constructor: u32) -> Option<Fail> {
+/// A fault injected through the control API for this method and caller, if any. `fields` are
+/// the request's (after its constructor id): flood rules per chat look at its destination.
+fn injected_fault(ctx: &CallContext<'_>, constructor: u32, fields: &[u8]) -> Option<Fail> {
     let method = tl::name_for_id(constructor);
     if method == "?" || method.is_empty() {
         return None;
     }
-    let caller = ctx
-        .cluster
-        .world()
-        .user_of(ctx.key_id)
-        .unwrap_or(ctx.key_id);
+    let world = ctx.cluster.world();
+    let caller = world.user_of(ctx.key_id).unwrap_or(ctx.key_id);
+    let target = if ctx.cluster.faults().needs_target(method) {
+        peers::flood_target(&world, caller, constructor, fields)
+    } else {
+        None
+    };
+    drop(world);
     ctx.cluster
         .faults()
-        .on_call(method, caller, ctx.now_secs.max(0) as u64 * 1000)
+        .on_call(method, caller, target, ctx.now_secs.max(0) as u64 * 1000)
 }
 
 fn not_implemented(other: u32) -> RpcAnswer {

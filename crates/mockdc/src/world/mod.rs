@@ -11,8 +11,15 @@ use sha2::{Digest, Sha256};
 
 use crate::srp::{self, PasswordVerifier, SrpChallenge};
 
+pub mod channels;
+pub mod chats;
+pub mod contacts;
+pub mod invites;
 pub mod login;
 pub mod messages;
+pub mod peer;
+
+pub use peer::Peer;
 
 use messages::Mailbox;
 
@@ -165,6 +172,8 @@ pub struct World {
     login_tokens: HashMap<Vec<u8>, login::PendingLoginToken>,
     /// auth.exportAuthorization tickets by bytes.
     exported: HashMap<Vec<u8>, login::ExportedAuthorization>,
+    /// Groups, channels, invite links and contacts.
+    pub social: chats::Social,
 }
 
 impl std::fmt::Debug for World {
@@ -228,6 +237,7 @@ impl World {
             boxes: HashMap::new(),
             login_tokens: HashMap::new(),
             exported: HashMap::new(),
+            social: chats::Social::default(),
         }
     }
 

@@ -162,3 +162,74 @@ pub async fn http(
         serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// grammers connection parameters that surface errors (FLOOD_WAIT included) instead of retrying.
+pub fn no_retries() -> grammers_mtsender::ConnectionParams {
+    grammers_mtsender::ConnectionParams {
+        retry_policy: Box::new(grammers_mtsender::NoRetries),
+        ..Default::default()
+    }
+}
+
+/// The RPC error of a failed call: (code, name, value) as grammers splits them
+/// (`FLOOD_WAIT_7` is name `FLOOD_WAIT`, value 7).
+pub fn rpc_error<T: std::fmt::Debug>(
+    result: Result<T, grammers_mtsender::InvocationError>,
+) -> (i32, String, Option<u32>) {
+    match result {
+        Err(grammers_mtsender::InvocationError::Rpc(e)) => (e.code, e.name, e.value),
+        other => panic!("expected an RPC error, got {other:?}"),
+    }
+}
+
+/// The RPC error name of a failed call (panics on success or another error).
+pub fn error_name<T: std::fmt::Debug>(
+    result: Result<T, grammers_mtsender::InvocationError>,
+) -> String {
+    rpc_error(result).1
+}
+
+/// A reference to `user` with the access hash `viewer` was given.
+pub fn user_ref(dc: &MockDc, viewer: i64, user: i64) -> grammers_session::types::PeerRef {
+    grammers_session::types::PeerRef {
+        id: grammers_session::types::PeerId::user(user).expect("a user id"),
+        auth: grammers_session::types::PeerAuth::from_hash(
+            dc.cluster().world().access_hash(viewer, user),
+        ),
+    }
+}
+
+/// A reference to a channel with the access hash `viewer` was given.
+pub fn channel_ref(dc: &MockDc, viewer: i64, channel: i64) -> grammers_session::types::PeerRef {
+    grammers_session::types::PeerRef {
+        id: grammers_session::types::PeerId::channel(channel).expect("a channel id"),
+        auth: grammers_session::types::PeerAuth::from_hash(
+            dc.cluster().world().channel_access_hash(viewer, channel),
+        ),
+    }
+}
+
+/// A reference to a basic group (no access hash needed).
+pub fn chat_ref(chat: i64) -> grammers_session::types::PeerRef {
+    grammers_session::types::PeerId::chat(chat)
+        .expect("a chat id")
+        .to_ambient_ref()
+}
+
+/// Creates a user on the mock (no login).
+pub fn create_user(dc: &MockDc, phone: &str, username: &str) -> i64 {
+    let dcs = dc.ready_info().dcs.len() as i32;
+    dc.cluster()
+        .world()
+        .create_user(
+            telegate_mockdc::world::NewUser {
+                phone: phone.into(),
+                first_name: username.into(),
+                username: Some(username.into()),
+                ..Default::default()
+            },
+            dcs,
+        )
+        .unwrap()
+        .id
+}

@@ -1,0 +1,463 @@
+//! `telegate-bench suite`: telegate against the clients a user would otherwise pick (GramJS,
+//! Telethon + cryptg) and against bare grammers, all against the same in-process mock DC in the
+//! same run (issue 8). Contenders alternate within every round (A B C, A B C, …) and the rounds
+//! repeat, so a noisy neighbour on this shared machine hurts all of them alike; every figure is
+//! the median of the rounds with its min–max, and the raw ceilings (AES-IGE + SHA-256 per core,
+//! one encrypted loopback pipe) are measured in the same rounds.
+//!
+//! `--smoke` runs every scenario at tiny sizes (part of `scripts/test`); the full run rewrites
+//! `bench/RESULTS.md` and its charts.
+
+mod ceiling;
+mod control;
+pub mod grammers_peer;
+mod mock;
+mod peers;
+mod report;
+mod telegate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::stats::CpuUse;
+use mock::{Account, Mock};
+pub use peers::Contender;
+use report::{Figure, Report};
+
+#[derive(clap::Parser, Clone, Debug)]
+pub struct SuiteArgs {
+    /// Every scenario at tiny sizes, results under the cache directory (bench/RESULTS.md is left
+    /// alone). Fails if any contender cannot run.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Rounds (each contender once per scenario per round). Default: 5, smoke 2.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Rounds of the scale scenario (the slowest). Default: 3, smoke 1.
+    #[arg(long)]
+    pub scale_rounds: Option<usize>,
+    /// Only these scenarios.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<Scenario>,
+    /// Only these contenders (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub contenders: Vec<Contender>,
+    /// Worker threads of the mock DC's runtime. 1 leaves the other core to the contender (Node
+    /// and Python run their client on one thread).
+    #[arg(long, default_value_t = 1)]
+    pub mock_threads: usize,
+    /// Accounts of the send scenario. Default: 100, smoke 8.
+    #[arg(long)]
+    pub send_accounts: Option<usize>,
+    /// Sends in flight, one throughput figure each. Default: 1,8,64,256; smoke 1,8.
+    #[arg(long, value_delimiter = ',')]
+    pub concurrency: Vec<usize>,
+    /// Seconds per throughput figure. Default: 3, smoke 0.3.
+    #[arg(long)]
+    pub send_secs: Option<f64>,
+    /// Sequential sends timed for the latency figures. Default: 1000, smoke 20.
+    #[arg(long)]
+    pub latency_sends: Option<usize>,
+    /// Accounts in one process for the scale scenario. Default: 1000,10000; smoke 10,30.
+    #[arg(long, value_delimiter = ',')]
+    pub scale_accounts: Vec<usize>,
+    /// Where the peers are installed and jobs, logs and smoke results go.
+    /// Default: target/bench-peers.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Where RESULTS.md and the charts go. Default: bench/ (full run), the cache dir (smoke).
+    #[arg(long)]
+    pub results_dir: Option<PathBuf>,
+    /// The telegate binary (default: beside this one).
+    #[arg(long)]
+    pub telegate_bin: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Scenario {
+    /// AES-IGE + SHA-256 per core and one encrypted loopback pipe.
+    Ceilings,
+    /// Send throughput across many accounts at several concurrencies, then send latency.
+    Send,
+    /// RSS per idle connected account and start-up time, at several account counts.
+    Scale,
+}
+
+/// Sizes of one run.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Plan {
+    smoke: bool,
+    rounds: usize,
+    scale_rounds: usize,
+    send_accounts: usize,
+    concurrency: Vec<usize>,
+    send_secs: f64,
+    latency_sends: usize,
+    scale_accounts: Vec<usize>,
+    ceiling_secs: f64,
+    settle_secs: f64,
+}
+
+impl Plan {
+    fn from(args: &SuiteArgs) -> Self {
+        let s = args.smoke;
+        let or = |v: &Vec<usize>, d: &[usize]| if v.is_empty() { d.to_vec() } else { v.clone() };
+        Plan {
+            smoke: s,
+            rounds: args.rounds.unwrap_or(if s { 2 } else { 5 }),
+            scale_rounds: args.scale_rounds.unwrap_or(if s { 1 } else { 3 }),
+            send_accounts: args.send_accounts.unwrap_or(if s { 8 } else { 100 }),
+            concurrency: or(
+                &args.concurrency,
+                if s { &[1, 8] } else { &[1, 8, 64, 256] },
+            ),
+            send_secs: args.send_secs.unwrap_or(if s { 0.3 } else { 3.0 }),
+            latency_sends: args.latency_sends.unwrap_or(if s { 20 } else { 1000 }),
+            scale_accounts: or(
+                &args.scale_accounts,
+                if s { &[10, 30] } else { &[1000, 10000] },
+            ),
+            ceiling_secs: if s { 0.2 } else { 2.0 },
+            settle_secs: if s { 0.2 } else { 2.0 },
+        }
+    }
+}
+
+const TEXT: &str = "hello from telegate-bench";
+
+pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let plan = Plan::from(&args);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?
+        .to_path_buf();
+    let peers_dir = root.join("bench/peers");
+    let cache = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench-peers"));
+    let results_dir = args.results_dir.clone().unwrap_or_else(|| {
+        if plan.smoke {
+            cache.join("smoke")
+        } else {
+            root.join("bench")
+        }
+    });
+    let wants = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
+    let mut contenders: Vec<Contender> = if args.contenders.is_empty() {
+        Contender::ALL.to_vec()
+    } else {
+        args.contenders.clone()
+    };
+    contenders.sort();
+    contenders.dedup();
+
+    let mut report = Report::new(&plan, &contenders);
+    report.load_start = report::load_average();
+
+    // telegate: measured only when this build has `telegate serve` (and a driver for it).
+    let mut measured = Vec::new();
+    for &c in &contenders {
+        if c == Contender::Telegate {
+            match telegate::detect(args.telegate_bin.as_deref()) {
+                telegate::Availability::Available(_) => measured.push(c),
+                telegate::Availability::Unavailable(why) => {
+                    eprintln!("telegate: {why}");
+                    report.unavailable.push((c, why));
+                }
+            }
+        } else {
+            measured.push(c);
+        }
+    }
+    let installed = peers::install(&cache, &peers_dir, &measured)?;
+    report.versions = installed.versions.clone();
+    let jobs = cache.join("jobs");
+    std::fs::create_dir_all(&jobs)?;
+
+    // The send scenario's world: senders and the recipients they write to (offline).
+    let mut send_mock = None;
+    let mut send_accounts: BTreeMap<Contender, Vec<Account>> = BTreeMap::new();
+    if wants(Scenario::Send) {
+        let mut mock = Mock::start(args.mock_threads)?;
+        let senders = mock.create_users("s", plan.send_accounts)?;
+        let recipients = mock.create_users("r", plan.send_accounts)?;
+        for &c in &measured {
+            send_accounts.insert(c, mock.accounts(&senders, Some(&recipients))?);
+        }
+        send_mock = Some(mock);
+    }
+    // The scale scenario's world, in a mock of its own so its tens of thousands of keys do not
+    // slow the send scenario's.
+    let mut scale_mock = None;
+    let mut scale_accounts: BTreeMap<Contender, Vec<Account>> = BTreeMap::new();
+    if wants(Scenario::Scale) {
+        let most = plan.scale_accounts.iter().copied().max().unwrap_or(0);
+        let t = Instant::now();
+        let mut mock = Mock::start(args.mock_threads)?;
+        let users = mock.create_users("a", most)?;
+        for &c in &measured {
+            scale_accounts.insert(c, mock.accounts(&users, None)?);
+        }
+        eprintln!(
+            "prepared {most} accounts x {} contenders through the control API in {:.1} s",
+            measured.len(),
+            t.elapsed().as_secs_f64()
+        );
+        scale_mock = Some(mock);
+    }
+
+    let mut job_number = 0usize;
+    let mut next_job =
+        |c: Contender, scenario: &str, job: &Value| -> anyhow::Result<(PathBuf, PathBuf)> {
+            job_number += 1;
+            let path = jobs.join(format!("{job_number:03}-{scenario}-{}.json", c.key()));
+            write_private(&path, &serde_json::to_vec(job)?)?;
+            Ok((path.clone(), path.with_extension("log")))
+        };
+
+    for round in 0..plan.rounds {
+        eprintln!("round {}/{}", round + 1, plan.rounds);
+        if wants(Scenario::Ceilings) {
+            let secs = Duration::from_secs_f64(plan.ceiling_secs);
+            report.add_machine("ceiling.encrypt", ceiling::encrypt_per_core(secs));
+            report.add_machine("ceiling.pipe", ceiling::loopback_pipe(secs)?);
+        }
+        if let Some(mock) = &send_mock {
+            for &c in &measured {
+                let job = send_job(c, mock, &send_accounts[&c], &plan);
+                let (path, log) = next_job(c, "send", &job)?;
+                let command = peers::driver_command(c, &installed, &peers_dir, &path)?;
+                let run = peers::run_driver(command, &log, Duration::from_secs(600))
+                    .with_context(|| format!("{} send", c.label()))?;
+                let _ = std::fs::remove_file(&path);
+                record_send(&mut report, c, &run, &plan)?;
+            }
+        }
+        if round < plan.scale_rounds {
+            if let Some(mock) = &scale_mock {
+                for &n in &plan.scale_accounts {
+                    for &c in &measured {
+                        let job = scale_job(c, mock, &scale_accounts[&c][..n], &plan);
+                        let (path, log) = next_job(c, &format!("scale{n}"), &job)?;
+                        let command = peers::driver_command(c, &installed, &peers_dir, &path)?;
+                        let run = peers::run_driver(command, &log, Duration::from_secs(900))
+                            .with_context(|| format!("{} scale at {n} accounts", c.label()))?;
+                        let _ = std::fs::remove_file(&path);
+                        record_scale(&mut report, c, n, &run)?;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(mock) = send_mock {
+        mock.shutdown();
+    }
+    if let Some(mock) = scale_mock {
+        mock.shutdown();
+    }
+    report.load_end = report::load_average();
+    report.wall_secs = started.elapsed().as_secs_f64();
+
+    print!("{}", report.table());
+    std::fs::create_dir_all(&results_dir)?;
+    report.write(&results_dir)?;
+    eprintln!(
+        "wrote {} and its charts in {:.0} s",
+        results_dir.join("RESULTS.md").display(),
+        report.wall_secs
+    );
+    if plan.smoke {
+        report.check_smoke(&measured)?;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // The job holds auth keys (of a throwaway mock, but keys all the same).
+    options.open(path)?.write_all(bytes)?;
+    Ok(())
+}
+
+/// The accounts as the contender's driver takes them.
+fn job_accounts(c: Contender, mock: &Mock, accounts: &[Account]) -> Vec<Value> {
+    let home = mock.home();
+    accounts
+        .iter()
+        .map(|a| {
+            let mut v = match c {
+                Contender::Telethon => json!({ "session": mock::telethon_session(home, &a.key) }),
+                Contender::Gramjs => json!({ "session": mock::gramjs_session(home, &a.key) }),
+                _ => json!({ "auth_key": hex::encode(a.key) }),
+            };
+            v["user_id"] = json!(a.user.id);
+            if let Some(peer) = &a.peer {
+                v["peer"] = json!(peer);
+            }
+            v
+        })
+        .collect()
+}
+
+fn job_dc(mock: &Mock) -> Value {
+    let home = mock.home();
+    json!({ "id": home.id, "host": home.host, "port": home.port })
+}
+
+fn send_job(c: Contender, mock: &Mock, accounts: &[Account], plan: &Plan) -> Value {
+    json!({
+        "scenario": "send",
+        "require_cryptg": true,
+        "dc": job_dc(mock),
+        "accounts": job_accounts(c, mock, accounts),
+        "send": {
+            "concurrency": plan.concurrency,
+            "secs": plan.send_secs,
+            "latency_sends": plan.latency_sends,
+            "text": TEXT,
+        },
+    })
+}
+
+fn scale_job(c: Contender, mock: &Mock, accounts: &[Account], plan: &Plan) -> Value {
+    json!({
+        "scenario": "scale",
+        "require_cryptg": true,
+        "dc": job_dc(mock),
+        "accounts": job_accounts(c, mock, accounts),
+        "scale": {
+            // Bounded, as a careful client restoring many sessions would (and within the
+            // mock's accept backlog).
+            "connect_concurrency": 500,
+            "settle_secs": plan.settle_secs,
+            "timeout_secs": 600,
+        },
+    })
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn record_send(
+    report: &mut Report,
+    c: Contender,
+    run: &peers::DriverRun,
+    plan: &Plan,
+) -> anyhow::Result<()> {
+    let result = &run.result;
+    let throughput = result["throughput"].as_array().context("no throughput")?;
+    for entry in throughput {
+        let concurrency = entry["concurrency"].as_u64().context("concurrency")? as usize;
+        let sent = entry["sent"].as_f64().context("sent")?;
+        let secs = entry["secs"].as_f64().context("secs")?;
+        let errors = entry["errors"].as_u64().unwrap_or(0);
+        if errors > 0 {
+            report.errors.push(format!(
+                "{}: {errors} failed sends at {concurrency} in flight",
+                c.label()
+            ));
+        }
+        if sent == 0.0 {
+            bail!(
+                "{}: no send succeeded at {concurrency} in flight",
+                c.label()
+            );
+        }
+        report.add(Figure::send_rate(concurrency), c, sent / secs);
+        // Who had the CPU meanwhile: on this shared 2-core machine, wall-clock rates move with
+        // other people's builds, sends per second of the client's own CPU much less.
+        let (start, end) = (
+            run.phase(&format!("send.{concurrency}.start"))?,
+            run.phase(&format!("send.{concurrency}.end"))?,
+        );
+        let wall = end.at.saturating_sub(start.at);
+        if let Some(client) = CpuUse::between(start.client_cpu, end.client_cpu, wall) {
+            if client.busy_pct > 0.0 {
+                let cpu_secs = wall.as_secs_f64() * client.busy_pct / 100.0;
+                report.add(Figure::send_rate_per_cpu(concurrency), c, sent / cpu_secs);
+            }
+            report.add(
+                Figure::cpu(concurrency, "client", "busy"),
+                c,
+                client.busy_pct,
+            );
+            report.add(
+                Figure::cpu(concurrency, "client", "waiting"),
+                c,
+                client.waiting_pct,
+            );
+        }
+        if let Some(mock) = CpuUse::between(start.mock_cpu, end.mock_cpu, wall) {
+            report.add(
+                Figure::cpu(concurrency, "mock DC", "busy"),
+                c,
+                mock.busy_pct,
+            );
+            report.add(
+                Figure::cpu(concurrency, "mock DC", "waiting"),
+                c,
+                mock.waiting_pct,
+            );
+        }
+    }
+    let mut latencies: Vec<f64> = result["latency_ms"]
+        .as_array()
+        .context("no latency_ms")?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    if latencies.len() != plan.latency_sends {
+        bail!(
+            "{}: {} latency samples, expected {}",
+            c.label(),
+            latencies.len(),
+            plan.latency_sends
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    report.add(Figure::latency("p50"), c, percentile(&latencies, 0.50));
+    report.add(Figure::latency("p99"), c, percentile(&latencies, 0.99));
+    Ok(())
+}
+
+fn record_scale(
+    report: &mut Report,
+    c: Contender,
+    n: usize,
+    run: &peers::DriverRun,
+) -> anyhow::Result<()> {
+    let baseline = run.phase("baseline")?;
+    let connected = run.phase("connected")?;
+    let idle = run.phase("idle")?;
+    let accounts = run.result["accounts"].as_u64().unwrap_or(0) as usize;
+    if accounts != n {
+        bail!("{}: {accounts} accounts connected, expected {n}", c.label());
+    }
+    let per_client_kib = idle.rss_kib.saturating_sub(baseline.rss_kib) as f64 / n as f64;
+    report.add(Figure::rss_per_account(n), c, per_client_kib);
+    report.add(Figure::rss_total(n), c, idle.rss_kib as f64 / 1024.0);
+    report.add(
+        Figure::connect_secs(n),
+        c,
+        connected.event["secs"]
+            .as_f64()
+            .context("connected phase without secs")?,
+    );
+    report.add(Figure::startup_secs(n), c, connected.at.as_secs_f64());
+    Ok(())
+}

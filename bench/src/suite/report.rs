@@ -1,0 +1,620 @@
+//! What a suite run found: per-round values of every figure for every contender, the table
+//! (stdout and `RESULTS.md`), the charts (`charts/*.svg`, drawn with plotters) and the smoke
+//! checks. Everything in `RESULTS.md` is generated; analysis lives in bench/README.md.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use plotters::prelude::*;
+
+use super::peers::Contender;
+use super::Plan;
+use crate::stats::Summary;
+
+/// One row of the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub key: String,
+    pub what: String,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    /// The x value of charts (concurrency, accounts).
+    pub x: Option<usize>,
+}
+
+impl Figure {
+    pub fn send_rate(concurrency: usize) -> Self {
+        Figure {
+            key: format!("send.rate.{concurrency}"),
+            what: format!("send throughput, {concurrency} in flight"),
+            unit: "msg/s",
+            higher_is_better: true,
+            x: Some(concurrency),
+        }
+    }
+    pub fn send_rate_per_cpu(concurrency: usize) -> Self {
+        Figure {
+            key: format!("send.per_cpu.{concurrency}"),
+            what: format!("sends per client CPU-second, {concurrency} in flight"),
+            unit: "msg",
+            higher_is_better: true,
+            x: None,
+        }
+    }
+    /// `who` (client, mock DC) CPU `what` (busy, waiting: runnable without a core) during the
+    /// throughput figure, % of one core.
+    pub fn cpu(concurrency: usize, who: &str, what: &str) -> Self {
+        Figure {
+            key: format!("send.cpu.{concurrency}.{who}.{what}"),
+            what: format!("{who} CPU {what}, {concurrency} in flight"),
+            unit: "% core",
+            higher_is_better: false,
+            x: None,
+        }
+    }
+    pub fn latency(which: &str) -> Self {
+        Figure {
+            key: format!("send.latency.{which}"),
+            what: format!("send latency {which}, 1 in flight"),
+            unit: "ms",
+            higher_is_better: false,
+            x: None,
+        }
+    }
+    pub fn rss_per_account(n: usize) -> Self {
+        Figure {
+            key: format!("scale.rss_per_account.{n}"),
+            what: format!("RSS per idle connected account, {n} accounts"),
+            unit: "KiB",
+            higher_is_better: false,
+            x: Some(n),
+        }
+    }
+    pub fn rss_total(n: usize) -> Self {
+        Figure {
+            key: format!("scale.rss_total.{n}"),
+            what: format!("process RSS, {n} idle connected accounts"),
+            unit: "MiB",
+            higher_is_better: false,
+            x: Some(n),
+        }
+    }
+    pub fn connect_secs(n: usize) -> Self {
+        Figure {
+            key: format!("scale.connect.{n}"),
+            what: format!("connect {n} accounts (in-process)"),
+            unit: "s",
+            higher_is_better: false,
+            x: Some(n),
+        }
+    }
+    pub fn startup_secs(n: usize) -> Self {
+        Figure {
+            key: format!("scale.startup.{n}"),
+            what: format!("start-up: process start to {n} accounts connected"),
+            unit: "s",
+            higher_is_better: false,
+            x: Some(n),
+        }
+    }
+    fn machine(key: &str) -> Self {
+        let what = match key {
+            "ceiling.encrypt" => "SHA-256 + AES-256-IGE encrypt, 512 KiB, one core",
+            "ceiling.pipe" => "encrypted loopback pipe: encrypt -> TCP -> decrypt, 1 connection",
+            _ => key,
+        };
+        Figure {
+            key: key.to_string(),
+            what: what.to_string(),
+            unit: "MB/s",
+            higher_is_better: true,
+            x: None,
+        }
+    }
+}
+
+/// Figures other sessions measured for the peers on this machine (issue 8), for comparison.
+const REFERENCE: &[(&str, Contender, f64)] = &[
+    ("send.rate.64", Contender::Gramjs, 3_700.0),
+    ("send.rate.64", Contender::Telethon, 13_900.0),
+    ("send.rate.64", Contender::Grammers, 60_000.0),
+    ("send.latency.p50", Contender::Gramjs, 0.89),
+    ("send.latency.p50", Contender::Telethon, 0.41),
+    ("send.latency.p50", Contender::Grammers, 0.12),
+];
+
+pub struct Report {
+    plan: Plan,
+    contenders: Vec<Contender>,
+    figures: Vec<Figure>,
+    values: BTreeMap<String, BTreeMap<Option<Contender>, Vec<f64>>>,
+    pub versions: BTreeMap<String, String>,
+    pub unavailable: Vec<(Contender, String)>,
+    pub errors: Vec<String>,
+    pub load_start: String,
+    pub load_end: String,
+    pub wall_secs: f64,
+    date: String,
+}
+
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| format!("{:.0} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "?".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory}, Linux {kernel}")
+}
+
+fn now_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn fmt_value(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.abs() >= 1000.0 {
+        let s = format!("{:.0}", v);
+        // thousands separators
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 && ch != '-' {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+impl Report {
+    pub fn new(plan: &Plan, contenders: &[Contender]) -> Self {
+        Report {
+            plan: plan.clone(),
+            contenders: contenders.to_vec(),
+            figures: Vec::new(),
+            values: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            unavailable: Vec::new(),
+            errors: Vec::new(),
+            load_start: String::new(),
+            load_end: String::new(),
+            wall_secs: 0.0,
+            date: now_utc(),
+        }
+    }
+
+    fn entry(&mut self, figure: Figure) -> &mut BTreeMap<Option<Contender>, Vec<f64>> {
+        if !self.figures.iter().any(|f| f.key == figure.key) {
+            self.figures.push(figure.clone());
+        }
+        self.values.entry(figure.key).or_default()
+    }
+
+    pub fn add(&mut self, figure: Figure, contender: Contender, value: f64) {
+        self.entry(figure)
+            .entry(Some(contender))
+            .or_default()
+            .push(value);
+    }
+
+    pub fn add_machine(&mut self, key: &str, value: f64) {
+        self.entry(Figure::machine(key))
+            .entry(None)
+            .or_default()
+            .push(value);
+    }
+
+    fn summary(&self, key: &str, who: Option<Contender>) -> Option<Summary> {
+        self.values
+            .get(key)
+            .and_then(|m| m.get(&who))
+            .filter(|v| !v.is_empty())
+            .map(|v| Summary::of(v))
+    }
+
+    fn cell(&self, key: &str, who: Option<Contender>) -> String {
+        match self.summary(key, who) {
+            Some(s) if s.min == s.max => fmt_value(s.median),
+            Some(s) => format!(
+                "{} ({}–{})",
+                fmt_value(s.median),
+                fmt_value(s.min),
+                fmt_value(s.max)
+            ),
+            None => "–".into(),
+        }
+    }
+
+    /// The Markdown table of the contenders' figures plus the ceilings, ratios and notes.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let peers: Vec<Contender> = self
+            .contenders
+            .iter()
+            .copied()
+            .filter(|c| *c != Contender::Telegate)
+            .collect();
+        let _ = write!(out, "| figure | unit |");
+        for c in &self.contenders {
+            let _ = write!(out, " {} |", c.label());
+        }
+        for p in &peers {
+            let _ = write!(out, " telegate / {} |", p.label());
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "|---|---|{}",
+            "---:|".repeat(self.contenders.len() + peers.len())
+        );
+        for f in self
+            .figures
+            .iter()
+            .filter(|f| !f.key.starts_with("ceiling."))
+        {
+            let _ = write!(out, "| {} | {} |", f.what, f.unit);
+            for c in &self.contenders {
+                let _ = write!(out, " {} |", self.cell(&f.key, Some(*c)));
+            }
+            for p in &peers {
+                let ratio = match (
+                    self.summary(&f.key, Some(Contender::Telegate)),
+                    self.summary(&f.key, Some(*p)),
+                ) {
+                    (Some(t), Some(p)) if p.median != 0.0 => format!("{:.2}", t.median / p.median),
+                    _ => "n/a".into(),
+                };
+                let _ = write!(out, " {ratio} |");
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| raw ceiling (same run) | unit | median (min–max) |");
+        let _ = writeln!(out, "|---|---|---:|");
+        for f in self
+            .figures
+            .iter()
+            .filter(|f| f.key.starts_with("ceiling."))
+        {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                f.what,
+                f.unit,
+                self.cell(&f.key, None)
+            );
+        }
+        let _ = writeln!(out);
+        for (c, why) in &self.unavailable {
+            let _ = writeln!(
+                out,
+                "- **{}: {why}.** Its column and the ratios are empty.",
+                c.label()
+            );
+        }
+        for e in &self.errors {
+            let _ = writeln!(out, "- error: {e}");
+        }
+        out
+    }
+
+    fn reference_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "| figure | contender | this run (median) | issue 8's reference | ratio |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|");
+        for (key, c, reference) in REFERENCE {
+            let Some(s) = self.summary(key, Some(*c)) else {
+                continue;
+            };
+            let what = self
+                .figures
+                .iter()
+                .find(|f| f.key == *key)
+                .map(|f| f.what.clone())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {what} | {} | {} | {} | {:.2} |",
+                c.label(),
+                fmt_value(s.median),
+                fmt_value(*reference),
+                s.median / reference
+            );
+        }
+        out
+    }
+
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let charts = dir.join("charts");
+        std::fs::create_dir_all(&charts)?;
+        self.chart(
+            &charts.join("throughput-vs-concurrency.svg"),
+            "send.rate.",
+            "sends in flight",
+            "messages/s",
+            true,
+        )?;
+        self.chart(
+            &charts.join("memory-vs-accounts.svg"),
+            "scale.rss_total.",
+            "idle connected accounts in one process",
+            "process RSS (MiB)",
+            false,
+        )?;
+        let mut md = String::new();
+        let _ = writeln!(md, "# telegate benchmark results");
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "Generated by `cargo run --release -p telegate-bench -- suite{}`; do not edit by hand \
+             (bench/README.md explains the setup and discusses the figures).",
+            if self.plan.smoke { " --smoke" } else { "" }
+        );
+        let _ = writeln!(md);
+        let _ = writeln!(md, "- date: {}", self.date);
+        let _ = writeln!(md, "- machine: {}", machine());
+        let _ = writeln!(
+            md,
+            "- load average (1, 5, 15 min): {} at the start, {} at the end; wall time {:.0} s",
+            self.load_start, self.load_end, self.wall_secs
+        );
+        let versions: Vec<String> = self
+            .versions
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(md, "- versions: {}", versions.join(", "));
+        let p = &self.plan;
+        let _ = writeln!(
+            md,
+            "- plan: {} rounds (scale: {}), contenders alternating within each round; send: {} \
+             accounts, {} s per concurrency, {} timed sequential sends; scale: {:?} accounts",
+            p.rounds,
+            p.scale_rounds,
+            p.send_accounts,
+            p.send_secs,
+            p.latency_sends,
+            p.scale_accounts
+        );
+        let _ = writeln!(md, "- cells: median of the rounds (min–max)");
+        let _ = writeln!(md);
+        md.push_str(&self.table());
+        let _ = writeln!(md);
+        let _ = writeln!(md, "## Against the figures issue 8 lists for the peers");
+        let _ = writeln!(md);
+        md.push_str(&self.reference_table());
+        let _ = writeln!(md);
+        let _ = writeln!(md, "## Charts");
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "![throughput vs concurrency](charts/throughput-vs-concurrency.svg)"
+        );
+        let _ = writeln!(md);
+        let _ = writeln!(md, "![memory vs accounts](charts/memory-vs-accounts.svg)");
+        std::fs::write(dir.join("RESULTS.md"), md)?;
+        let raw = serde_json::json!({
+            "plan": self.plan,
+            "date": self.date,
+            "versions": self.versions,
+            "values": self.values.iter().map(|(k, m)| {
+                (k.clone(), m.iter().map(|(c, v)| (c.map(|c| c.key()).unwrap_or("machine").to_string(), v.clone())).collect::<BTreeMap<_, _>>())
+            }).collect::<BTreeMap<_, _>>(),
+        });
+        std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(&raw)?)?;
+        Ok(())
+    }
+
+    /// A line chart of the figures whose key starts with `prefix`, x from `Figure::x`.
+    fn chart(
+        &self,
+        path: &Path,
+        prefix: &str,
+        x_label: &str,
+        y_label: &str,
+        log_x: bool,
+    ) -> anyhow::Result<()> {
+        let mut series: Vec<(Contender, Vec<(f64, f64)>)> = Vec::new();
+        for &c in &self.contenders {
+            let points: Vec<(f64, f64)> = self
+                .figures
+                .iter()
+                .filter(|f| f.key.starts_with(prefix))
+                .filter_map(|f| Some((f.x? as f64, self.summary(&f.key, Some(c))?.median)))
+                .collect();
+            if !points.is_empty() {
+                series.push((c, points));
+            }
+        }
+        let xs = series.iter().flat_map(|(_, p)| p.iter().map(|p| p.0));
+        let (x_min, x_max) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        let y_max = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| p.1))
+            .fold(0.0f64, f64::max);
+        let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if series.is_empty() {
+            root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+            return Ok(());
+        }
+        let colors = [RED, BLUE, GREEN, MAGENTA];
+        let draw = |x_range: std::ops::Range<f64>| -> anyhow::Result<()> {
+            let mut chart = ChartBuilder::on(&root)
+                .margin(20)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x_range, 0.0..y_max * 1.1 + f64::EPSILON)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .x_label_formatter(&|x| {
+                    let x = if log_x { 2f64.powf(*x) } else { *x };
+                    format!("{x:.0}")
+                })
+                .draw()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for (i, (c, points)) in series.iter().enumerate() {
+                let color = colors[i % colors.len()];
+                let points: Vec<(f64, f64)> = points
+                    .iter()
+                    .map(|&(x, y)| (if log_x { x.log2() } else { x }, y))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .label(c.label())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(())
+        };
+        if log_x {
+            draw(x_min.log2() - 0.3..x_max.log2() + 0.3)?;
+        } else {
+            draw(0.0..x_max * 1.05)?;
+        }
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Smoke: every measured contender has every figure of every scenario that ran, and no
+    /// send failed. A contender that did not run fails the smoke run loudly.
+    pub fn check_smoke(&self, measured: &[Contender]) -> anyhow::Result<()> {
+        if !self.errors.is_empty() {
+            bail!("smoke: errors during the run:\n{}", self.errors.join("\n"));
+        }
+        for f in self
+            .figures
+            .iter()
+            .filter(|f| !f.key.starts_with("ceiling."))
+        {
+            for c in measured {
+                let s = self
+                    .summary(&f.key, Some(*c))
+                    .with_context(|| format!("smoke: {} has no {:?} figure", c.label(), f.what))?;
+                if !s.median.is_finite() || s.median < 0.0 {
+                    bail!("smoke: {} {:?} is {}", c.label(), f.what, s.median);
+                }
+            }
+        }
+        for f in self
+            .figures
+            .iter()
+            .filter(|f| f.key.starts_with("ceiling."))
+        {
+            let s = self.summary(&f.key, None).context("ceiling")?;
+            if s.median <= 0.0 {
+                bail!("smoke: ceiling {:?} is {}", f.what, s.median);
+            }
+        }
+        eprintln!(
+            "smoke: {} figures for {} contenders, all present",
+            self.figures.len(),
+            measured.len()
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            smoke: true,
+            rounds: 1,
+            scale_rounds: 1,
+            send_accounts: 1,
+            concurrency: vec![1],
+            send_secs: 0.1,
+            latency_sends: 1,
+            scale_accounts: vec![1],
+            ceiling_secs: 0.1,
+            settle_secs: 0.1,
+        }
+    }
+
+    #[test]
+    fn smoke_fails_when_a_contender_has_no_figure() {
+        let measured = [Contender::Grammers, Contender::Telethon];
+        let mut report = Report::new(&plan(), &measured);
+        report.add_machine("ceiling.encrypt", 100.0);
+        report.add(Figure::send_rate(1), Contender::Grammers, 10.0);
+        let error = report.check_smoke(&measured).unwrap_err().to_string();
+        assert!(error.contains("Telethon+cryptg has no"), "{error}");
+        report.add(Figure::send_rate(1), Contender::Telethon, 5.0);
+        report.check_smoke(&measured).unwrap();
+        report.errors.push("GramJS: 3 failed sends".into());
+        assert!(report.check_smoke(&measured).is_err());
+    }
+
+    #[test]
+    fn table_shows_median_spread_and_no_ratio_without_telegate() {
+        let contenders = [Contender::Telegate, Contender::Grammers];
+        let mut report = Report::new(&plan(), &contenders);
+        for v in [3.0, 1.0, 2.0] {
+            report.add(Figure::latency("p50"), Contender::Grammers, v);
+        }
+        report
+            .unavailable
+            .push((Contender::Telegate, "not available on this build".into()));
+        let table = report.table();
+        assert!(table.contains("| 2.00 (1.00–3.00) |"), "{table}");
+        assert!(table.contains("| n/a |"), "{table}");
+        assert!(table.contains("not available on this build"), "{table}");
+    }
+}

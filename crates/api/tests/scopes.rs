@@ -1,0 +1,287 @@
+//! Every route's access rules, with the route list taken from the OpenAPI document the server
+//! generates from its routers: a new route fails this test until it is classified here.
+//!
+//! For each route: no token → 401; an unknown token → 401; an admin route with a read/write
+//! token → 403; a write route with a read-only token → 403; another account's resource with a
+//! token limited to one account → 404 (as if it did not exist); list routes answer such a token
+//! without the other account's data; and the route works when allowed (so the refusals above
+//! are about scopes, not a broken request).
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use telegate_api::Server;
+use telegate_store::{DeliveryQuery, NewAccount, NewEvent};
+use telegate_testkit::gateway::{client_with_token, TestGateway};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    /// No token needed (probes, metrics).
+    Public,
+    /// Any valid token.
+    AnyToken,
+    /// Read access to the resource's account.
+    Read,
+    /// Write access to the resource's account.
+    Write,
+    Admin,
+}
+
+/// `(method, OpenAPI path, need, body)`. Path parameters are filled with resources of the
+/// *other* account (B), see `concrete`.
+fn table() -> Vec<(&'static str, &'static str, Need, Option<Value>)> {
+    use Need::*;
+    vec![
+        ("get", "/livez", Public, None),
+        ("get", "/readyz", Public, None),
+        ("get", "/metrics", Public, None),
+        ("get", "/v1/token", AnyToken, None),
+        ("get", "/v1/tokens", Admin, None),
+        (
+            "post",
+            "/v1/tokens",
+            Admin,
+            Some(json!({"name": "x", "scopes": ["read"]})),
+        ),
+        ("delete", "/v1/tokens/{token}", Admin, None),
+        ("get", "/v1/audit", Admin, None),
+        ("get", "/v1/events", Read, None),
+        ("get", "/v1/events/ws", Read, None),
+        ("get", "/v1/webhooks", Read, None),
+        (
+            "post",
+            "/v1/webhooks",
+            Write,
+            Some(json!({"url": "http://127.0.0.1:9/new", "account_id": "{B}"})),
+        ),
+        ("get", "/v1/webhooks/{webhook}", Read, None),
+        (
+            "patch",
+            "/v1/webhooks/{webhook}",
+            Write,
+            Some(json!({"enabled": true})),
+        ),
+        ("delete", "/v1/webhooks/{webhook}", Write, None),
+        ("get", "/v1/webhooks/{webhook}/deliveries", Read, None),
+        (
+            "get",
+            "/v1/webhooks/{webhook}/deliveries/{delivery}",
+            Read,
+            None,
+        ),
+        (
+            "post",
+            "/v1/webhooks/{webhook}/deliveries/{delivery}/redeliver",
+            Write,
+            None,
+        ),
+    ]
+}
+
+struct Fixture {
+    b: i64,
+    webhook_b: i64,
+    delivery_b: i64,
+    token_id: i64,
+}
+
+impl Fixture {
+    fn concrete(&self, path: &str) -> String {
+        let mut p = path
+            .replace("{webhook}", &self.webhook_b.to_string())
+            .replace("{delivery}", &self.delivery_b.to_string())
+            .replace("{token}", &self.token_id.to_string())
+            .replace("{account}", &self.b.to_string());
+        // Streams: ask for B's events explicitly (a limited token's default is its own).
+        if p.starts_with("/v1/events") {
+            p.push_str(&format!("?account={}", self.b));
+        }
+        p
+    }
+
+    fn body(&self, body: &Option<Value>) -> Option<Value> {
+        body.as_ref().map(|b| {
+            serde_json::from_str(&b.to_string().replace("\"{B}\"", &self.b.to_string())).unwrap()
+        })
+    }
+}
+
+fn operations_in_openapi() -> BTreeSet<(String, String)> {
+    let api: Value = serde_json::to_value(Server::openapi()).unwrap();
+    let mut out = BTreeSet::new();
+    for (path, item) in api["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete", "head", "options"] {
+            if item.get(method).is_some() {
+                out.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+async fn call(
+    client: &reqwest::Client,
+    gw: &TestGateway,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut req = client.request(m, gw.at(path));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    if r.headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"))
+    {
+        return (status, String::new()); // a stream: the head is the answer
+    }
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_route_enforces_its_scopes() {
+    let documented = operations_in_openapi();
+    let classified: BTreeSet<(String, String)> = table()
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, classified,
+        "every route of the OpenAPI document must be classified in this test"
+    );
+
+    let gw = TestGateway::start().await;
+    let store = &gw.store;
+    let a = store
+        .create_account(NewAccount::user("+15550001"), "t")
+        .await
+        .unwrap();
+    let b = store
+        .create_account(NewAccount::user("+15550002"), "t")
+        .await
+        .unwrap();
+    let admin = gw.admin();
+    let mk = |scopes: Value| {
+        let admin = admin.clone();
+        let url = gw.at("/v1/tokens");
+        async move {
+            let v: Value = admin
+                .post(url)
+                .json(&json!({"name": "t", "scopes": scopes}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                v["id"].as_i64().unwrap(),
+                client_with_token(v["token"].as_str().unwrap()),
+            )
+        }
+    };
+    let (token_id, _) = mk(json!(["read"])).await;
+    let (_, limited_a) = mk(json!(["read", "write", format!("account:{}", a.id)])).await;
+    let (_, reader) = mk(json!(["read"])).await;
+    let (_, writer) = mk(json!(["read", "write"])).await;
+    let unknown = client_with_token("tgt_thisisnotatoken");
+    let anonymous = reqwest::Client::new();
+
+    let secret_marker = "b-only-webhook-marker";
+    let hook_b: Value = admin
+        .post(gw.at("/v1/webhooks"))
+        .json(&json!({"url": format!("http://127.0.0.1:9/{secret_marker}"), "account_id": b.id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let webhook_b = hook_b["id"].as_i64().unwrap();
+    let ids = store
+        .append_events(&[NewEvent {
+            account_id: Some(b.id),
+            kind: "message.new".into(),
+            payload: json!({"text": secret_marker}),
+        }])
+        .await
+        .unwrap();
+    store
+        .enqueue_deliveries(&[(webhook_b, ids[0])], "scope-test", ids[0], 0)
+        .await
+        .unwrap();
+    let delivery_b = store
+        .webhook_deliveries(DeliveryQuery {
+            webhook_id: webhook_b,
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0]
+        .id;
+    let fx = Fixture {
+        b: b.id,
+        webhook_b,
+        delivery_b,
+        token_id,
+    };
+
+    for (method, path, need, body) in table() {
+        let url = fx.concrete(path);
+        let body = fx.body(&body);
+        let what = format!("{method} {path}");
+
+        let (s, _) = call(&anonymous, &gw, method, &url, body.clone()).await;
+        if need == Need::Public {
+            assert_eq!(s, 200, "{what} is public");
+            continue;
+        }
+        assert_eq!(s, 401, "{what} without a token");
+        let (s, _) = call(&unknown, &gw, method, &url, body.clone()).await;
+        assert_eq!(s, 401, "{what} with an unknown token");
+
+        match need {
+            Need::Public | Need::AnyToken => {
+                let (s, _) = call(&limited_a, &gw, method, &url, body.clone()).await;
+                assert_eq!(s, 200, "{what} with any token");
+            }
+            Need::Admin => {
+                let (s, _) = call(&writer, &gw, method, &url, body.clone()).await;
+                assert_eq!(s, 403, "{what} with a read/write token");
+                let (s, _) = call(&limited_a, &gw, method, &url, body.clone()).await;
+                assert_eq!(s, 403, "{what} with a limited token");
+            }
+            Need::Read | Need::Write => {
+                let is_list =
+                    !path.contains('{') && method == "get" && !path.starts_with("/v1/events");
+                let (s, text) = call(&limited_a, &gw, method, &url, body.clone()).await;
+                if is_list {
+                    assert_eq!(s, 200, "{what}: lists answer with what the token may see");
+                } else {
+                    assert_eq!(
+                        s, 404,
+                        "{what} on account B with a token limited to A: {text}"
+                    );
+                }
+                assert!(
+                    !text.contains(secret_marker),
+                    "{what} leaked B's data: {text}"
+                );
+                if need == Need::Write {
+                    let (s, text) = call(&reader, &gw, method, &url, body.clone()).await;
+                    assert_eq!(s, 403, "{what} with a read-only token: {text}");
+                } else if path != "/v1/events/ws" {
+                    let (s, text) = call(&reader, &gw, method, &url, body.clone()).await;
+                    assert!(
+                        (200..300).contains(&s),
+                        "{what} allowed for a reader: {s} {text}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `telegate serve` as users run it: the master-key refusal, the sandbox with its printed curl
+//! commands run through a shell as a new user would, and tokens made by the CLI against a
+//! running server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn telegate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_telegate"));
+    c.env_remove("TELEGATE_MASTER_KEY")
+        .env_remove("TELEGATE_MASTER_KEY_FILE")
+        .env_remove("TELEGATE_BOOTSTRAP_TOKEN")
+        .env_remove("TELEGATE_CONFIG")
+        .env_remove("DATABASE_URL")
+        .env("RUST_BACKTRACE", "0")
+        .env("TELEGATE_LOG", "warn");
+    c
+}
+
+fn spawn(mut cmd: Command) -> Running {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn telegate");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Running { child, lines }
+}
+
+impl Running {
+    /// Lines up to and including the first one containing `until`.
+    fn read_until(&self, until: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no {until:?} line; got {out:#?}"));
+            let done = line.contains(until);
+            out.push(line);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+fn url_of(lines: &[String]) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("telegate listening on "))
+        .expect("the URL line")
+        .to_owned()
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = telegate()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no master key"), "{stderr}");
+    assert!(stderr.contains("TELEGATE_MASTER_KEY"), "{stderr}");
+    assert!(stderr.contains("telegate keys generate"), "{stderr}");
+    assert!(stderr.contains("--sandbox"), "{stderr}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing was written"
+    );
+}
+
+#[test]
+fn the_sandbox_prints_commands_that_work() {
+    let mut cmd = telegate();
+    cmd.args(["serve", "--sandbox", "--listen", "127.0.0.1:0"]);
+    let running = spawn(cmd);
+    let lines = running.read_until("API reference");
+    let text = lines.join("\n");
+    assert!(text.contains("generated a master key"), "{text}");
+    assert!(
+        text.contains("mock DC control API: http://127.0.0.1:"),
+        "{text}"
+    );
+    let url = url_of(&lines);
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("admin token: "))
+        .expect("the token line")
+        .to_owned();
+    let export = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("export TOKEN="))
+        .expect("the export line")
+        .trim()
+        .to_owned();
+    let curls: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("curl "))
+        .collect();
+    assert_eq!(curls.len(), 3, "{text}");
+    // The README shows the same commands (for the default port) after its first command.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let first_sh = readme.split("```sh").nth(1).unwrap();
+    let first_command = first_sh
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .unwrap();
+    assert!(
+        first_command.ends_with("serve --sandbox"),
+        "README's first command: {first_command}"
+    );
+    for curl in &curls {
+        let shown = curl.replace(&url, "http://127.0.0.1:8080");
+        assert!(readme.contains(shown.trim()), "README lacks: {shown}");
+    }
+    for curl in curls {
+        // As a new user would: pasted into a shell after the export line.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{export}\n{} --fail-with-body", curl.trim()))
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{curl}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON answer");
+        assert!(v.get("code").is_none(), "{curl}: {v}");
+    }
+    // The admin token really is admin; the docs page is served.
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .get(format!("{url}/v1/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        client.get(format!("{url}/docs")).send().unwrap().status(),
+        200
+    );
+}
+
+#[test]
+fn tokens_from_the_cli_work_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("master.key");
+    let out = telegate()
+        .args(["keys", "generate", "--key-file"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let data = [
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--master-key-file",
+        key.to_str().unwrap(),
+    ];
+
+    // A bootstrap token that is too short is refused.
+    let out = telegate()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(data)
+        .env("TELEGATE_BOOTSTRAP_TOKEN", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TELEGATE_BOOTSTRAP_TOKEN"));
+
+    let mut cmd = telegate();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--set",
+        "auth.token_cache_secs=1",
+    ])
+    .args(data)
+    .env("TELEGATE_BOOTSTRAP_TOKEN", "bootstrap-token-for-this-test");
+    let running = spawn(cmd);
+    let url = url_of(&running.read_until("listening on"));
+    let client = reqwest::blocking::Client::new();
+    let who = |token: &str| {
+        client
+            .get(format!("{url}/v1/token"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(who("bootstrap-token-for-this-test").status(), 200);
+
+    let out = telegate()
+        .args([
+            "tokens", "create", "--name", "crm", "--scope", "read", "--scope", "write",
+        ])
+        .args(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        token.starts_with("tgt_"),
+        "the token alone on stdout: {token:?}"
+    );
+    let v: serde_json::Value = who(&token).json().unwrap();
+    assert_eq!(v["scopes"], serde_json::json!(["read", "write"]));
+
+    let out = telegate()
+        .args(["tokens", "list"])
+        .args(data)
+        .output()
+        .unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(list.contains("crm") && !list.contains(&token), "{list}");
+    let id = v["id"].as_i64().unwrap().to_string();
+
+    let out = telegate()
+        .args(["tokens", "create", "--name", "x", "--scope", "sudo"])
+        .args(data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sudo"));
+
+    let out = telegate()
+        .args(["tokens", "revoke", &id])
+        .args(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        who(&token).status(),
+        401,
+        "revoked by the CLI: refused after the cache time"
+    );
+}
