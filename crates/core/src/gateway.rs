@@ -493,6 +493,13 @@ impl Gateway {
         )?)
     }
 
+    /// Runs one hygiene pass now (the runtime also runs it every `hygiene.interval`): expires
+    /// half-finished logins, purges revoked sessions past their retention, expires abandoned
+    /// uploads and old idempotency outcomes. For operators (and tests) who do not want to wait.
+    pub async fn run_hygiene(&self) -> crate::HygieneReport {
+        crate::hygiene::run_once(&self.rt).await
+    }
+
     /// Graceful shutdown: new calls are refused, every account disconnects (its update
     /// consumer stops after its last committed batch, so the stored update state is exactly
     /// what was written), queued writes are flushed.
