@@ -11,37 +11,9 @@ user moving a session to the gateway would; the key stays valid.
 import asyncio
 import json
 import sys
-import urllib.parse
-import urllib.request
-
-from telethon import TelegramClient
-from telethon.sessions import StringSession
 
 from mock_common import StepFailed, install_rsa_key, read_ready
-
-STEP_TIMEOUT = 15.0
-# Loopback only: never go through a proxy from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def login_code(ready, phone):
-    url = f"{ready['control_url'].rstrip('/')}/v1/login-codes/{urllib.parse.quote(phone, safe='')}"
-    with _HTTP.open(url, timeout=STEP_TIMEOUT) as resp:
-        code = json.loads(resp.read().decode("utf-8")).get("code")
-    if not isinstance(code, str) or not code:
-        raise StepFailed("read login code", f"GET {url} gave no code")
-    return code
-
-
-async def step(name, awaitable):
-    try:
-        return await asyncio.wait_for(awaitable, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepFailed(name, f"timeout after {STEP_TIMEOUT} s") from None
-    except StepFailed:
-        raise
-    except Exception as e:  # the step name says where; the class and text say what
-        raise StepFailed(name, f"{type(e).__name__}: {e}") from e
+from telethon_messaging import connect, login_code, new_client, step
 
 
 async def run(ready, scenario):
@@ -49,18 +21,12 @@ async def run(ready, scenario):
     if dc is None:
         raise StepFailed("args", f"no DC {scenario['dc_id']} in the ready line")
     install_rsa_key(ready)
-    session = StringSession()
-    session.set_dc(dc["id"], "127.0.0.1", dc["port"])
-    # Telethon derives the auth key from g_ab's minimal bytes: about one handshake in 256 fails
-    # client-side whatever the server does (real Telegram too), so allow retries.
-    client = TelegramClient(session, api_id=1, api_hash="x", connection_retries=4,
-                            request_retries=1, retry_delay=0, auto_reconnect=False, timeout=10,
-                            receive_updates=False)
+    client = new_client(dc["id"], dc["port"])
     phone = scenario["phone"]
-    await step("connect (DH handshake)", client.connect())
+    await connect(client, "export")
     try:
         await step("send_code_request", client.send_code_request(phone))
-        code = await asyncio.to_thread(login_code, ready, phone)
+        code = await step("read login code from the control API", login_code(ready, phone))
         me = await step("sign_in(code)", client.sign_in(phone, code=code))
         saved = client.session.save()
     finally:

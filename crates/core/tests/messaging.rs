@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use telegate_core::*;
-use telegate_testkit::{fast_config, TestMock, TestStore};
+use telegate_testkit::{events_of, fast_config, TestMock, TestStore};
 
 struct Setup {
     mock: TestMock,
@@ -49,26 +49,6 @@ fn text(t: &str) -> SendMessage {
     SendMessage {
         text: t.into(),
         ..Default::default()
-    }
-}
-
-async fn events_of(
-    store: &Arc<dyn telegate_store::Store>,
-    account: i64,
-    kind: &str,
-) -> Vec<telegate_store::Event> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .events_after(after, Some(account), 1000)
-            .await
-            .unwrap();
-        if page.is_empty() {
-            return out;
-        }
-        after = page.last().unwrap().id;
-        out.extend(page.into_iter().filter(|e| e.kind == kind));
     }
 }
 

@@ -4,13 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use telegate_core::*;
-use telegate_testkit::{fast_config, TestMock, TestStore};
+use telegate_testkit::{events_of, fast_config, TestMock, TestStore};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -27,24 +26,6 @@ fn python_or_skip(test: &str) -> Option<PathBuf> {
             eprintln!("{test}: TELEGATE_PYTHON not set: skipped (scripts/test sets it)");
             None
         }
-    }
-}
-
-async fn events_of(store: &Arc<dyn telegate_store::Store>, account: i64, kind: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .events_after(after, Some(account), 1000)
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { return out };
-        after = last.id;
-        out.extend(
-            page.into_iter()
-                .filter(|e| e.kind == kind)
-                .map(|e| e.payload),
-        );
     }
 }
 
@@ -204,7 +185,7 @@ async fn auth_key_duplicated_ends_unauthorized_with_the_reason_and_no_retries() 
         AccountState::Unauthorized
     );
     let states = events_of(&store, account, "account.state").await;
-    let last = states.last().unwrap();
+    let last = &states.last().unwrap().payload;
     assert_eq!(last["state"], json!("unauthorized"));
     assert!(
         last["reason"]
@@ -301,7 +282,10 @@ async fn hygiene_expires_logins_purges_revoked_keys_and_old_outcomes() {
     let late = fay_handle.login_code(&code).await.unwrap_err();
     assert_eq!(late.code, ErrorCode::LoginStepInvalid, "{late:?}");
     let fay_states = events_of(&store, fay.id, "account.state").await;
-    assert_eq!(fay_states.last().unwrap()["reason"], json!("login expired"));
+    assert_eq!(
+        fay_states.last().unwrap().payload["reason"],
+        json!("login expired")
+    );
 
     // Revoked: the account row stays, marked, and its keys are gone.
     let row = store.account(gus_account).await.unwrap().unwrap();

@@ -13,4 +13,4 @@ pub mod mock;
 pub mod runtime;
 
 pub use mock::TestMock;
-pub use runtime::{fast_config, TestStore};
+pub use runtime::{events_of, fast_config, TestStore};

@@ -7,6 +7,26 @@ use base64::Engine as _;
 use telegate_core::{Backoff, RateLimits, RuntimeConfig};
 use telegate_store::{MasterKey, OpenOptions, SqlStore, Store};
 
+/// Every event of `kind` the store's event log holds for `account`, oldest first (paged through
+/// `events_after`).
+pub async fn events_of(
+    store: &Arc<dyn Store>,
+    account: i64,
+    kind: &str,
+) -> Vec<telegate_store::Event> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .events_after(after, Some(account), 1000)
+            .await
+            .expect("events readable");
+        let Some(last) = page.last() else { return out };
+        after = last.id;
+        out.extend(page.into_iter().filter(|e| e.kind == kind));
+    }
+}
+
 /// A SQLite store in a temp directory (kept until drop) with its master key, so a second
 /// process or a "restarted gateway" can open the same database.
 pub struct TestStore {
