@@ -8,15 +8,19 @@
 //! contributes one `router()`; the OpenAPI document is collected from the same routers
 //! (utoipa-axum), so a route cannot exist without being documented.
 
+pub mod accounts;
 pub mod auth;
+pub mod chats;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod logging;
+pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod sessions;
 pub mod tokens;
 pub mod webhooks;
 pub mod worker;
@@ -85,6 +89,9 @@ pub(crate) struct Inner {
     pub shutdown: watch::Receiver<bool>,
     pub shutdown_tx: watch::Sender<bool>,
     pub worker: worker::WorkerHandle,
+    /// The account runtime; `None` when this process serves only the gateway-wide routes
+    /// (tokens, webhooks, events), as some tests and tools do.
+    pub gateway: Option<telegate_core::Gateway>,
 }
 
 impl AppState {
@@ -95,6 +102,16 @@ impl AppState {
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
+
+    /// The account runtime, or 503 RUNTIME_UNAVAILABLE.
+    pub fn gateway(&self) -> ApiResult<&telegate_core::Gateway> {
+        self.inner.gateway.as_ref().ok_or_else(|| {
+            ApiError::new(
+                telegate_core::ErrorCode::RuntimeUnavailable,
+                "this process serves the API without the account runtime",
+            )
+        })
+    }
 }
 
 /// What [`Server::new`] needs.
@@ -103,6 +120,8 @@ pub struct ServerOptions {
     pub store: Arc<dyn Store>,
     /// `TELEGATE_BOOTSTRAP_TOKEN`: accepted as an admin token.
     pub bootstrap_token: Option<SecretString>,
+    /// The account runtime behind the account routes (see [`AppState::gateway`]).
+    pub gateway: Option<telegate_core::Gateway>,
 }
 
 /// The HTTP server: state plus routers.
@@ -120,16 +139,30 @@ impl Server {
             Duration::from_secs(opts.config.auth.token_cache_secs),
             opts.bootstrap_token.as_ref(),
         );
+        let bell = EventBell::new(last);
+        if let Some(gw) = &opts.gateway {
+            // The runtime appends events through its own writer; forward its "written up to"
+            // signal so streams and webhooks wake at once.
+            let mut written = gw.subscribe_events();
+            let bell = bell.clone();
+            tokio::spawn(async move {
+                while written.changed().await.is_ok() {
+                    let last = *written.borrow_and_update();
+                    bell.ring(last);
+                }
+            });
+        }
         let inner = Inner {
             store: opts.store,
             tokens,
-            bell: EventBell::new(last),
+            bell,
             metrics: ops::prometheus(),
             started: Instant::now(),
             shutdown,
             shutdown_tx,
             worker: worker::WorkerHandle::default(),
             config: opts.config,
+            gateway: opts.gateway,
         };
         Ok(Server {
             state: AppState {
@@ -155,6 +188,10 @@ impl Server {
             .merge(tokens::router())
             .merge(webhooks::router())
             .merge(ops::audit_router())
+            .merge(accounts::router())
+            .merge(chats::router())
+            .merge(messages::router())
+            .merge(sessions::router())
             .layer(axum::middleware::from_fn_with_state(
                 TimeoutSetting(timeout),
                 request_timeout,

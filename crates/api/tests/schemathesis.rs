@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use telegate_store::NewAccount;
 use telegate_testkit::gateway::TestGateway;
+use telegate_testkit::TestMock;
 
 fn schemathesis() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("TELEGATE_SCHEMATHESIS") {
@@ -33,11 +33,13 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         eprintln!("schemathesis not installed: skipped (run scripts/test)");
         return;
     };
-    let gw = TestGateway::start().await;
-    gw.store
-        .create_account(NewAccount::user("+15550001"), "t")
-        .await
-        .unwrap();
+    // A connected account in the runtime, against the mock, so the account routes answer
+    // from a real runtime (fuzzed ids mostly name accounts that do not exist).
+    let mock = TestMock::start().await;
+    let user = mock.user("+15550001", "Fuzz").await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    mock.seed_account(&gw.store, user, "+15550001").await;
+    let gw = gw.restart().await;
     let examples = std::env::var("TELEGATE_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "20".into());
     let seed = std::env::var("TELEGATE_SCHEMATHESIS_SEED").unwrap_or_else(|_| "1".into());
     let report = tempfile::tempdir().unwrap();

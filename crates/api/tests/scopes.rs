@@ -10,9 +10,14 @@
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
+use std::time::Duration;
 use telegate_api::Server;
-use telegate_store::{DeliveryQuery, NewAccount, NewEvent};
+
+use telegate_core::AccountState;
+use telegate_mockdc_client::NewUser;
+use telegate_store::{DeliveryQuery, NewEvent};
 use telegate_testkit::gateway::{client_with_token, TestGateway};
+use telegate_testkit::TestMock;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Need {
@@ -24,6 +29,8 @@ enum Need {
     Read,
     /// Write access to the resource's account.
     Write,
+    /// Write access without an account limit (creating accounts).
+    UnlimitedWrite,
     Admin,
 }
 
@@ -75,11 +82,182 @@ fn table() -> Vec<(&'static str, &'static str, Need, Option<Value>)> {
             Write,
             None,
         ),
+        // ---- accounts and their resources (the runtime answers them, against the mock) ----
+        ("get", "/v1/accounts", Read, None),
+        (
+            "post",
+            "/v1/accounts",
+            UnlimitedWrite,
+            Some(json!({"phone": "+15550999"})),
+        ),
+        ("get", "/v1/accounts/{account}", Read, None),
+        ("delete", "/v1/accounts/{account}", Write, None),
+        ("get", "/v1/accounts/{account}/login", Read, None),
+        ("post", "/v1/accounts/{account}/login", Write, None),
+        (
+            "post",
+            "/v1/accounts/{account}/login/code",
+            Write,
+            Some(json!({"code": "12345"})),
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/login/password",
+            Write,
+            Some(json!({"password": "x"})),
+        ),
+        ("post", "/v1/accounts/{account}/login/qr", Write, None),
+        ("post", "/v1/accounts/{account}/reconnect", Write, None),
+        ("post", "/v1/accounts/{account}/stop", Write, None),
+        ("get", "/v1/accounts/{account}/authorizations", Read, None),
+        (
+            "delete",
+            "/v1/accounts/{account}/authorizations/{hash}",
+            Write,
+            None,
+        ),
+        ("get", "/v1/accounts/{account}/chats", Read, None),
+        (
+            "post",
+            "/v1/accounts/{account}/chats",
+            Write,
+            Some(json!({"kind": "supergroup", "title": "x"})),
+        ),
+        ("post", "/v1/accounts/{account}/chats/sync", Write, None),
+        ("get", "/v1/accounts/{account}/chats/{peer}", Read, None),
+        (
+            "patch",
+            "/v1/accounts/{account}/chats/{peer}",
+            Write,
+            Some(json!({"title": "y"})),
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/{peer}/members",
+            Write,
+            Some(json!({"user": "me"})),
+        ),
+        (
+            "delete",
+            "/v1/accounts/{account}/chats/{peer}/members/{user}",
+            Write,
+            None,
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/{peer}/members/{user}/promote",
+            Write,
+            Some(json!({})),
+        ),
+        (
+            "get",
+            "/v1/accounts/{account}/chats/{peer}/invite-links",
+            Read,
+            None,
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/{peer}/invite-links",
+            Write,
+            Some(json!({})),
+        ),
+        (
+            "delete",
+            "/v1/accounts/{account}/chats/{peer}/invite-links/{link}",
+            Write,
+            None,
+        ),
+        (
+            "get",
+            "/v1/accounts/{account}/chats/{peer}/invite-links/{link}/importers",
+            Read,
+            None,
+        ),
+        (
+            "get",
+            "/v1/accounts/{account}/chats/{peer}/messages",
+            Read,
+            None,
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/{peer}/messages",
+            Write,
+            Some(json!({"text": "x"})),
+        ),
+        (
+            "patch",
+            "/v1/accounts/{account}/chats/{peer}/messages/{id}",
+            Write,
+            Some(json!({"text": "y"})),
+        ),
+        (
+            "delete",
+            "/v1/accounts/{account}/chats/{peer}/messages/{id}",
+            Write,
+            None,
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/{peer}/messages/{id}/forward",
+            Write,
+            Some(json!({"to": "me"})),
+        ),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/{peer}/read",
+            Write,
+            Some(json!({})),
+        ),
+        (
+            "get",
+            "/v1/accounts/{account}/chats/{peer}/search",
+            Read,
+            None,
+        ),
+        ("get", "/v1/accounts/{account}/contacts", Read, None),
+        (
+            "post",
+            "/v1/accounts/{account}/contacts",
+            Write,
+            Some(json!({"contacts": [{"phone": "+15550998", "first_name": "X"}]})),
+        ),
+        (
+            "delete",
+            "/v1/accounts/{account}/contacts/{user}",
+            Write,
+            None,
+        ),
+        (
+            "get",
+            "/v1/accounts/{account}/resolve/{username}",
+            Read,
+            None,
+        ),
+        (
+            "post",
+            "/v1/sessions/import",
+            Admin,
+            Some(json!({"format": "telethon", "session": "1AAAA"})),
+        ),
+        (
+            "post",
+            "/v1/sessions/export",
+            Admin,
+            Some(json!({"account": "{B}", "format": "telethon"})),
+        ),
     ]
 }
 
 struct Fixture {
     b: i64,
+    /// A supergroup B created, a message B posted there, one of its invite links (hash).
+    group_b: i64,
+    message_b: i64,
+    link_b: String,
+    /// B's own user id, and a public username in the mock's world.
+    user_b: i64,
+    username: String,
     webhook_b: i64,
     delivery_b: i64,
     token_id: i64,
@@ -91,7 +269,16 @@ impl Fixture {
             .replace("{webhook}", &self.webhook_b.to_string())
             .replace("{delivery}", &self.delivery_b.to_string())
             .replace("{token}", &self.token_id.to_string())
-            .replace("{account}", &self.b.to_string());
+            .replace("{account}", &self.b.to_string())
+            .replace("{peer}", &self.group_b.to_string())
+            .replace("{id}", &self.message_b.to_string())
+            .replace("{link}", &self.link_b)
+            .replace("{user}", &self.user_b.to_string())
+            .replace("{username}", &self.username)
+            .replace("{hash}", "12345");
+        if p.ends_with("/search") {
+            p.push_str("?q=hello");
+        }
         // Streams: ask for B's events explicitly (a limited token's default is its own).
         if p.starts_with("/v1/events") {
             p.push_str(&format!("?account={}", self.b));
@@ -142,7 +329,7 @@ async fn call(
     (status, r.text().await.unwrap())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_enforces_its_scopes() {
     let documented = operations_in_openapi();
     let classified: BTreeSet<(String, String)> = table()
@@ -154,17 +341,62 @@ async fn every_route_enforces_its_scopes() {
         "every route of the OpenAPI document must be classified in this test"
     );
 
-    let gw = TestGateway::start().await;
+    // Two connected accounts (A, B) in the runtime, against the mock: seeded into the store,
+    // restored by a restart.
+    let mock = TestMock::start().await;
+    let user_a = mock.user("+15550001", "A").await;
+    let user_b = mock.user("+15550002", "B").await;
+    mock.user_with(NewUser::new("+15550003", "C").username("scope_c"))
+        .await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let a = mock.seed_account(&gw.store, user_a, "+15550001").await;
+    let b = mock.seed_account(&gw.store, user_b, "+15550002").await;
+    let gw = gw.restart().await;
+    for id in [a, b] {
+        let h = gw.runtime.as_ref().unwrap().account(id).unwrap();
+        assert_eq!(
+            h.wait_for_state(AccountState::Connected, Duration::from_secs(20))
+                .await,
+            AccountState::Connected
+        );
+    }
     let store = &gw.store;
-    let a = store
-        .create_account(NewAccount::user("+15550001"), "t")
-        .await
-        .unwrap();
-    let b = store
-        .create_account(NewAccount::user("+15550002"), "t")
-        .await
-        .unwrap();
     let admin = gw.admin();
+    let ok = |r: reqwest::Response| async move {
+        let s = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(s.is_success(), "{s} {v}");
+        v
+    };
+    let group = ok(admin
+        .post(gw.at(&format!("/v1/accounts/{b}/chats")))
+        .json(&json!({"kind": "supergroup", "title": "B's group"}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let group_b = group["id"].as_i64().unwrap();
+    let message = ok(admin
+        .post(gw.at(&format!("/v1/accounts/{b}/chats/{group_b}/messages")))
+        .json(&json!({"text": "hello from B"}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let link = ok(admin
+        .post(gw.at(&format!("/v1/accounts/{b}/chats/{group_b}/invite-links")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let link_b = link["link"]
+        .as_str()
+        .unwrap()
+        .rsplit('+')
+        .next()
+        .unwrap()
+        .to_owned();
     let mk = |scopes: Value| {
         let admin = admin.clone();
         let url = gw.at("/v1/tokens");
@@ -185,7 +417,7 @@ async fn every_route_enforces_its_scopes() {
         }
     };
     let (token_id, _) = mk(json!(["read"])).await;
-    let (_, limited_a) = mk(json!(["read", "write", format!("account:{}", a.id)])).await;
+    let (_, limited_a) = mk(json!(["read", "write", format!("account:{}", a)])).await;
     let (_, reader) = mk(json!(["read"])).await;
     let (_, writer) = mk(json!(["read", "write"])).await;
     let unknown = client_with_token("tgt_thisisnotatoken");
@@ -194,7 +426,7 @@ async fn every_route_enforces_its_scopes() {
     let secret_marker = "b-only-webhook-marker";
     let hook_b: Value = admin
         .post(gw.at("/v1/webhooks"))
-        .json(&json!({"url": format!("http://127.0.0.1:9/{secret_marker}"), "account_id": b.id}))
+        .json(&json!({"url": format!("http://127.0.0.1:9/{secret_marker}"), "account_id": b}))
         .send()
         .await
         .unwrap()
@@ -204,7 +436,7 @@ async fn every_route_enforces_its_scopes() {
     let webhook_b = hook_b["id"].as_i64().unwrap();
     let ids = store
         .append_events(&[NewEvent {
-            account_id: Some(b.id),
+            account_id: Some(b),
             kind: "message.new".into(),
             payload: json!({"text": secret_marker}),
         }])
@@ -224,7 +456,12 @@ async fn every_route_enforces_its_scopes() {
         .unwrap()[0]
         .id;
     let fx = Fixture {
-        b: b.id,
+        b,
+        group_b,
+        message_b: message["id"].as_i64().unwrap(),
+        link_b,
+        user_b: user_b.user_id,
+        username: "scope_c".into(),
         webhook_b,
         delivery_b,
         token_id,
@@ -248,6 +485,12 @@ async fn every_route_enforces_its_scopes() {
             Need::Public | Need::AnyToken => {
                 let (s, _) = call(&limited_a, &gw, method, &url, body.clone()).await;
                 assert_eq!(s, 200, "{what} with any token");
+            }
+            Need::UnlimitedWrite => {
+                let (s, _) = call(&limited_a, &gw, method, &url, body.clone()).await;
+                assert_eq!(s, 403, "{what} with a limited token");
+                let (s, _) = call(&reader, &gw, method, &url, body.clone()).await;
+                assert_eq!(s, 403, "{what} with a read-only token");
             }
             Need::Admin => {
                 let (s, _) = call(&writer, &gw, method, &url, body.clone()).await;

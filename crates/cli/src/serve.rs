@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 use telegate_api::config::{Config, Sources};
 use telegate_api::{Server, ServerOptions};
+use telegate_core::{Gateway, RuntimeConfig, TelegramTarget};
 use telegate_mockdc::server::{MockDc, MockDcConfig};
 use telegate_store::{MasterKey, VaultError};
 
@@ -159,6 +160,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
+    // Which Telegram: the sandbox's mock, --mock-dc / mock_dc, TELEGATE_MOCK_DC, or real
+    // Telegram with TELEGRAM_API_ID / TELEGRAM_API_HASH (refused with a message when missing).
+    let target = match (&mock, &config.mock_dc) {
+        (Some(dc), _) => TelegramTarget::mock(&dc.ready_info().control_url),
+        (None, Some(url)) => TelegramTarget::mock(url),
+        (None, None) => TelegramTarget::from_env(),
+    }
+    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let url = config.effective_database_url();
     let store = telegate_store::open(&url, master)
         .await
@@ -167,10 +176,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let runtime = Gateway::start(RuntimeConfig::default(), Arc::clone(&store), target)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the account runtime: {}", e.message))?;
     let server = Server::new(ServerOptions {
         config: config.clone(),
         store: Arc::clone(&store),
         bootstrap_token: bootstrap.clone(),
+        gateway: Some(runtime.clone()),
     })
     .await
     .map_err(|e| anyhow::anyhow!("starting the server: {}", e.error))?;
@@ -206,6 +219,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, "listening");
     server.run(listener, crate::shutdown_signal()).await?;
+    // Drains in-flight Telegram calls, persists update state, disconnects.
+    runtime.shutdown().await;
     store.close().await;
     if let Some(dc) = mock {
         dc.shutdown().await;

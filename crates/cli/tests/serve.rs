@@ -26,6 +26,9 @@ fn telegate() -> Command {
         .env_remove("TELEGATE_BOOTSTRAP_TOKEN")
         .env_remove("TELEGATE_CONFIG")
         .env_remove("DATABASE_URL")
+        .env_remove("TELEGATE_MOCK_DC")
+        .env_remove("TELEGRAM_API_ID")
+        .env_remove("TELEGRAM_API_HASH")
         .env("RUST_BACKTRACE", "0")
         .env("TELEGATE_LOG", "warn");
     c
@@ -183,6 +186,28 @@ fn tokens_from_the_cli_work_against_a_running_server() {
         key.to_str().unwrap(),
     ];
 
+    // Without Telegram's application credentials (or a mock DC) there is nothing to serve:
+    // refused with the variables named, before the database is created.
+    let out = telegate()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TELEGRAM_API_ID") && stderr.contains("TELEGATE_MOCK_DC"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".db")),
+        "no database was created"
+    );
+
     // A bootstrap token that is too short is refused.
     let out = telegate()
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -202,6 +227,9 @@ fn tokens_from_the_cli_work_against_a_running_server() {
         "auth.token_cache_secs=1",
     ])
     .args(data)
+    // Real Telegram's variables (nothing is dialled: there are no accounts).
+    .env("TELEGRAM_API_ID", "12345")
+    .env("TELEGRAM_API_HASH", "0123456789abcdef0123456789abcdef")
     .env("TELEGATE_BOOTSTRAP_TOKEN", "bootstrap-token-for-this-test");
     let running = spawn(cmd);
     let url = url_of(&running.read_until("listening on"));

@@ -93,6 +93,8 @@ error_codes! {
     Internal = ("INTERNAL", 500, Backoff),
     /// The database is unreachable or failing.
     StorageUnavailable = ("STORAGE_UNAVAILABLE", 503, Backoff),
+    /// This process serves the API without the account runtime (so no Telegram operations).
+    RuntimeUnavailable = ("RUNTIME_UNAVAILABLE", 503, Backoff),
 
     // ---- account state -----------------------------------------------------------------------
     /// The account has no authorized session: log in first.

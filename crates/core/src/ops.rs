@@ -767,21 +767,37 @@ impl AccountHandle {
             })
             .flatten();
         Ok(ChatPage {
-            chats: rows
-                .into_iter()
-                .map(|c| ChatView {
-                    id: c.peer_id,
-                    kind: c.kind,
-                    title: c.title,
-                    username: c.username,
-                    unread_count: c.unread_count,
-                    last_message_id: c.last_message_id,
-                    last_message_at: c.last_message_at,
-                    pinned: c.pinned,
-                    archived: c.archived,
-                })
-                .collect(),
+            chats: rows.into_iter().map(mirror_chat_view).collect(),
             next,
+        })
+    }
+
+    /// One chat: the mirror's row when there is one, else what resolving the peer tells
+    /// (`@username` asks Telegram; ids must be known to the account's peer cache).
+    pub async fn chat(&self, peer: &PeerRef) -> CoreResult<ChatView> {
+        if let PeerRef::Username(name) = peer {
+            let view = self.resolve_username(name).await?;
+            return Ok(
+                match self.acct.rt.store.chat(self.acct.id, view.id).await? {
+                    Some(c) => mirror_chat_view(c),
+                    None => view,
+                },
+            );
+        }
+        let target = self.resolve(peer).await?;
+        if let Some(c) = self.acct.rt.store.chat(self.acct.id, target.id).await? {
+            return Ok(mirror_chat_view(c));
+        }
+        Ok(ChatView {
+            id: target.id,
+            kind: convert::kind_of_id(target.id).into(),
+            title: None,
+            username: None,
+            unread_count: 0,
+            last_message_id: None,
+            last_message_at: None,
+            pinned: false,
+            archived: false,
         })
     }
 
@@ -1355,10 +1371,18 @@ impl AccountHandle {
                 )
                 .await?;
             self.cache(&r.users, &[]).await;
+            // `users` may carry others than the imported (the account itself, say): answer
+            // exactly the contacts Telegram reports as imported.
+            let imported: std::collections::HashSet<i64> = r
+                .imported
+                .iter()
+                .map(|tl::enums::ImportedContact::Contact(c)| c.user_id)
+                .collect();
             let views: Vec<ContactView> = r
                 .users
                 .iter()
                 .filter_map(convert::user_view)
+                .filter(|u| imported.contains(&u.id))
                 .map(contact_of)
                 .collect();
             self.mirror_contacts(&views).await;
@@ -1545,4 +1569,18 @@ fn decode_cursor(c: &str) -> CoreResult<ChatCursor> {
         last_message_at: (at >= 0).then_some(at),
         peer_id: p.parse().map_err(|_| bad())?,
     })
+}
+
+fn mirror_chat_view(c: telegate_store::Chat) -> ChatView {
+    ChatView {
+        id: c.peer_id,
+        kind: c.kind,
+        title: c.title,
+        username: c.username,
+        unread_count: c.unread_count,
+        last_message_id: c.last_message_id,
+        last_message_at: c.last_message_at,
+        pinned: c.pinned,
+        archived: c.archived,
+    }
 }

@@ -93,6 +93,7 @@ impl<'de> Deserialize<'de> for PeerRef {
 
 /// `POST /v1/accounts`: a phone number (user login) or a bot token.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum CreateAccount {
     Phone {
@@ -109,6 +110,7 @@ pub enum CreateAccount {
 
 /// What the caller must do next to finish a login.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum LoginStep {
     /// Send the code Telegram delivered (`POST …/login/code`).
@@ -141,6 +143,7 @@ pub enum LoginStep {
 
 /// A Telegram user as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +159,7 @@ pub struct UserView {
 
 /// An error as health reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorView {
     pub code: ErrorCode,
     pub message: String,
@@ -165,6 +169,7 @@ pub struct ErrorView {
 
 /// Per-account health (issue 6 item 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub state: AccountStateName,
     /// Since when the account is in `state` (Unix ms).
@@ -192,6 +197,7 @@ impl Serialize for AccountStateName {
 
 /// An account with its state and health (`GET /v1/accounts/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountInfo {
     pub id: i64,
     pub kind: &'static str,
@@ -218,6 +224,7 @@ pub(crate) fn kind_name(k: AccountKind) -> &'static str {
 
 /// How message text is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ParseMode {
     /// Text as is (entities may be given explicitly).
@@ -229,6 +236,7 @@ pub enum ParseMode {
 
 /// A formatting entity (offsets and lengths in UTF-16 code units, as Telegram counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entity {
     /// `bold`, `italic`, `underline`, `strike`, `spoiler`, `code`, `pre`, `text_link`,
     /// `mention`, `mention_name`, `hashtag`, `url`, `email`, `phone`, `blockquote`, … .
@@ -246,6 +254,7 @@ pub struct Entity {
 
 /// `POST …/chats/{peer}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessage {
     pub text: String,
     #[serde(default)]
@@ -264,6 +273,7 @@ pub struct SendMessage {
 
 /// `PATCH …/messages/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EditMessage {
     pub text: String,
     #[serde(default)]
@@ -274,6 +284,7 @@ pub struct EditMessage {
 
 /// Media attached to a message (a reference, never the bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaView {
     /// `photo`, `document`, `video`, `audio`, `voice`, `sticker`, `geo`, `contact`, `webpage`,
     /// `other`.
@@ -291,6 +302,7 @@ pub struct MediaView {
 
 /// A message as the API and the events show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub id: i32,
     /// The chat (Bot API id) the message is in.
@@ -323,6 +335,7 @@ pub struct MessageView {
 
 /// Where history comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HistorySource {
     /// Ask Telegram (messages.getHistory).
@@ -334,6 +347,7 @@ pub enum HistorySource {
 
 /// `GET …/messages`: newest first, ids below `before_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryQuery {
     #[serde(default)]
     pub source: HistorySource,
@@ -345,6 +359,7 @@ pub struct HistoryQuery {
 
 /// Search in one chat (`messages.search`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchQuery {
     pub query: String,
     #[serde(default)]
@@ -355,6 +370,7 @@ pub struct SearchQuery {
 
 /// A chat (dialog) as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatView {
     pub id: i64,
     /// `user`, `bot`, `group`, `supergroup`, `channel`.
@@ -377,6 +393,7 @@ pub struct ChatView {
 
 /// A page of chats from the mirror; pass `next` back as `after` for the next page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatPage {
     pub chats: Vec<ChatView>,
     /// Opaque cursor, `None` on the last page.
@@ -385,6 +402,7 @@ pub struct ChatPage {
 
 /// `POST /v1/accounts/{account}/chats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateChat {
     /// `group` (basic group), `supergroup` or `channel`.
     pub kind: String,
@@ -398,6 +416,7 @@ pub struct CreateChat {
 
 /// Admin rights for promote (`POST …/members/{user}` with `promote`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminRights {
     #[serde(default)]
     pub change_info: bool,
@@ -421,6 +440,7 @@ pub struct AdminRights {
 
 /// `POST …/invite-links`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateInviteLink {
     #[serde(default)]
     pub usage_limit: Option<i32>,
@@ -435,6 +455,7 @@ pub struct CreateInviteLink {
 
 /// An invite link with its current use count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InviteLinkView {
     pub link: String,
     pub chat_id: i64,
@@ -455,6 +476,7 @@ pub struct InviteLinkView {
 
 /// Someone who joined through a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InviteImporter {
     pub user_id: i64,
     /// Unix seconds.
@@ -465,6 +487,7 @@ pub struct InviteImporter {
 
 /// `POST /v1/accounts/{account}/contacts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportContact {
     pub phone: String,
     pub first_name: String,
@@ -474,6 +497,7 @@ pub struct ImportContact {
 
 /// A contact: Telegram's fields plus the app's own (kept only in the gateway).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactView {
     pub user_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -496,6 +520,7 @@ pub struct ContactView {
 
 /// One of the account's Telegram sessions (`account.getAuthorizations`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthorizationView {
     /// Pass to terminate; `0` is the current session (cannot be terminated this way).
     pub hash: i64,
@@ -532,6 +557,62 @@ impl CallOptions {
             fail_fast: false,
         }
     }
+}
+
+/// OpenAPI schemas of the types with hand-written serde (strings on the wire).
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+
+    fn string(description: &str, examples: &[&str]) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .examples(examples.iter().map(|e| serde_json::json!(e)))
+            .build()
+            .into()
+    }
+
+    impl utoipa::PartialSchema for super::PeerRef {
+        fn schema() -> RefOr<Schema> {
+            string(
+                "A peer: a Bot API id (user `123`, basic group `-456`, channel `-100789`), \
+                 `@username`, or `me`. Numbers are accepted too.",
+                &["123", "-1001234567", "@alice", "me"],
+            )
+        }
+    }
+    impl utoipa::ToSchema for super::PeerRef {}
+
+    impl utoipa::PartialSchema for super::AccountStateName {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The account's state."))
+                .enum_values(Some(
+                    telegate_store::AccountState::ALL.iter().map(|s| s.as_str()),
+                ))
+                .build()
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for super::AccountStateName {
+        fn name() -> std::borrow::Cow<'static, str> {
+            "AccountState".into()
+        }
+    }
+
+    impl utoipa::PartialSchema for crate::ErrorCode {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The product's stable error code."))
+                .enum_values(Some(crate::ErrorCode::ALL.iter().map(|c| c.as_str())))
+                .build()
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for crate::ErrorCode {}
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ macro_rules! str_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name { $($variant),+ }
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+
             /// The stable name stored in the database.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $s),+ }

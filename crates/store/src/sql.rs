@@ -2780,6 +2780,26 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn chat(&self, account_id: i64, peer_id: i64) -> Result<Option<Chat>> {
+        let sql = format!("SELECT {CHAT_COLS} FROM chats WHERE account_id = $1 AND peer_id = $2");
+        let row: Option<ChatRow> = db!(self, |p| sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(peer_id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|r| Chat {
+            peer_id: r.peer_id,
+            kind: r.kind,
+            title: r.title,
+            username: r.username,
+            unread_count: r.unread_count,
+            last_message_id: r.last_message_id,
+            last_message_at: r.last_message_at,
+            pinned: r.pinned,
+            archived: r.archived,
+        }))
+    }
+
     async fn chats(&self, account_id: i64, limit: u32) -> Result<Vec<Chat>> {
         let sql = format!(
             "SELECT {CHAT_COLS} FROM chats WHERE account_id = $1 \

@@ -181,6 +181,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn upsert_chats(&self, account_id: i64, chats: &[Chat]) -> Result<()>;
     /// Most recent first.
     async fn chats(&self, account_id: i64, limit: u32) -> Result<Vec<Chat>>;
+    /// One chat of the mirror.
+    async fn chat(&self, account_id: i64, peer_id: i64) -> Result<Option<Chat>>;
     /// Most recent first (`last_message_at` DESC, chats without messages last, then peer id),
     /// strictly after `before` (the last chat of the previous page).
     async fn chats_page(

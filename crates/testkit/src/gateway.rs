@@ -1,7 +1,8 @@
 //! Starts the gateway's HTTP API in-process on a free port, on a fresh SQLite database in a
 //! temporary directory, with an admin (bootstrap) token, so tests drive it over real HTTP.
 //! [`TestGateway::restart`] stops it and starts it again on the same data (a new port), for
-//! resumption tests.
+//! resumption tests. [`TestGateway::with_runtime`] also runs the account runtime against a
+//! mock DC, so the account routes work end to end.
 
 use std::sync::Arc;
 
@@ -21,6 +22,9 @@ pub struct TestGateway {
     pub store: Arc<dyn Store>,
     pub bell: EventBell,
     pub config: Config,
+    /// The account runtime, when started with one.
+    pub runtime: Option<telegate_core::Gateway>,
+    target: Option<telegate_core::TelegramTarget>,
     dir: Arc<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -47,29 +51,52 @@ impl TestGateway {
     }
 
     pub async fn start_with(config: Config) -> TestGateway {
+        Self::start_inner(config, None).await
+    }
+
+    /// With the account runtime pointed at `target` (e.g. [`crate::TestMock::target`]), using
+    /// [`crate::fast_config`].
+    pub async fn with_runtime(target: telegate_core::TelegramTarget) -> TestGateway {
+        Self::start_inner(test_config(), Some(target)).await
+    }
+
+    async fn start_inner(
+        config: Config,
+        target: Option<telegate_core::TelegramTarget>,
+    ) -> TestGateway {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let mut token = [0u8; 16];
         getrandom::fill(&mut token).expect("random");
         let admin_token = format!("test-bootstrap-{}", hex::encode(token));
         telegate_store::generate_master_key_file(&dir.path().join("master.key"))
             .expect("master key");
-        Self::launch(dir, admin_token, config).await
+        Self::launch(dir, admin_token, config, target).await
     }
 
     async fn launch(
         dir: Arc<tempfile::TempDir>,
         admin_token: String,
         mut config: Config,
+        target: Option<telegate_core::TelegramTarget>,
     ) -> TestGateway {
         config.data_dir = dir.path().to_owned();
         let master = MasterKey::from_file(&dir.path().join("master.key")).expect("master key");
         let store = telegate_store::open(&config.effective_database_url(), master)
             .await
             .expect("open the store");
+        let runtime = match &target {
+            Some(t) => Some(
+                telegate_core::Gateway::start(crate::fast_config(), store.clone(), t.clone())
+                    .await
+                    .expect("runtime starts"),
+            ),
+            None => None,
+        };
         let server = Server::new(ServerOptions {
             config: config.clone(),
             store: store.clone(),
             bootstrap_token: Some(SecretString::from(admin_token.clone())),
+            gateway: runtime.clone(),
         })
         .await
         .expect("server");
@@ -86,6 +113,8 @@ impl TestGateway {
             store,
             bell,
             config,
+            runtime,
+            target,
             dir,
             shutdown: Some(tx),
             task: Some(task),
@@ -110,18 +139,22 @@ impl TestGateway {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown().await;
+        }
         self.store.close().await;
     }
 
     /// Stops and starts again on the same database and master key, on a new port.
     pub async fn restart(mut self) -> TestGateway {
         self.stop().await;
-        let (dir, token, config) = (
+        let (dir, token, config, target) = (
             self.dir.clone(),
             self.admin_token.clone(),
             self.config.clone(),
+            self.target.clone(),
         );
-        Self::launch(dir, token, config).await
+        Self::launch(dir, token, config, target).await
     }
 }
 

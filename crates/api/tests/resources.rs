@@ -1,0 +1,573 @@
+//! The account routes end to end, as an application meets them: HTTP requests to the gateway,
+//! the account runtime behind it, the mock DC behind that. A phone login with 2FA, messages
+//! (send with an idempotency key, history live and from the mirror, edit, search, forward,
+//! read, delete), groups (create, members, promote, title, invite links), contacts, username
+//! resolution, authorizations, session export and import, and deleting the account — each
+//! checked against what the mock's world shows, not only against our own answers.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use telegate_core::AccountState;
+use telegate_mockdc_client::NewUser;
+use telegate_testkit::gateway::{client_with_token, TestGateway};
+use telegate_testkit::TestMock;
+
+struct Http<'a> {
+    gw: &'a TestGateway,
+    client: Client,
+}
+
+impl Http<'_> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.gw.at(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.send(method.clone(), path, body, None).await;
+        assert!(s.is_success(), "{method} {path}: {s} {v}");
+        v
+    }
+
+    async fn fails(&self, method: Method, path: &str, body: Option<Value>) -> (u16, String) {
+        let (s, v) = self.send(method.clone(), path, body, None).await;
+        assert!(!s.is_success(), "{method} {path} should fail: {v}");
+        (
+            s.as_u16(),
+            v["code"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+}
+
+async fn wait_connected(gw: &TestGateway, account: i64) {
+    let h = gw.runtime.as_ref().unwrap().account(account).unwrap();
+    assert_eq!(
+        h.wait_for_state(AccountState::Connected, Duration::from_secs(20))
+            .await,
+        AccountState::Connected,
+        "account {account} connects"
+    );
+}
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_logs_in_messages_manages_a_group_and_contacts_over_http() {
+    let mock = TestMock::start().await;
+    let alice = mock
+        .user_with(NewUser::new("+15550301", "Alice").password("s3cret"))
+        .await;
+    let bob = mock
+        .user_with(NewUser::new("+15550302", "Bob").username("bobby"))
+        .await;
+    let carol = mock.user("+15550303", "Carol").await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let http = Http {
+        gw: &gw,
+        client: gw.admin(),
+    };
+
+    // ---- login: bad input, wrong code, 2FA ----------------------------------------------
+    assert_eq!(
+        http.fails(Method::POST, "/v1/accounts", Some(json!({"phone": 5})))
+            .await,
+        (400, "INVALID_REQUEST".into())
+    );
+    let (s, created) = http
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(json!({"phone": "+1 555 0301"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["login"]["step"], "code", "{created}");
+    assert_eq!(created["phone"], "+15550301");
+    let id = created["id"].as_i64().unwrap();
+    let acct = format!("/v1/accounts/{id}");
+    assert_eq!(
+        http.fails(
+            Method::POST,
+            "/v1/accounts",
+            Some(json!({"phone": "+15550301"}))
+        )
+        .await,
+        (409, "ACCOUNT_EXISTS".into())
+    );
+    let step = http.ok(Method::GET, &format!("{acct}/login"), None).await;
+    assert_eq!(step["login"]["step"], "code");
+    assert_eq!(
+        http.fails(
+            Method::POST,
+            &format!("{acct}/login/code"),
+            Some(json!({"code": "00000"}))
+        )
+        .await,
+        (400, "PHONE_CODE_INVALID".into())
+    );
+    let code = mock.control.login_code("+15550301").await.unwrap();
+    let step = http
+        .ok(
+            Method::POST,
+            &format!("{acct}/login/code"),
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(step["step"], "password", "{step}");
+    assert_eq!(
+        http.fails(
+            Method::POST,
+            &format!("{acct}/login/password"),
+            Some(json!({"password": "nope"}))
+        )
+        .await,
+        (400, "PASSWORD_INVALID".into())
+    );
+    let done = http
+        .ok(
+            Method::POST,
+            &format!("{acct}/login/password"),
+            Some(json!({"password": "s3cret"})),
+        )
+        .await;
+    assert_eq!(done["step"], "done", "{done}");
+    assert_eq!(done["user"]["id"], alice.user_id);
+    wait_connected(&gw, id).await;
+    let info = http.ok(Method::GET, &acct, None).await;
+    assert_eq!(info["state"], "connected", "{info}");
+    assert_eq!(info["user_id"], alice.user_id);
+    let list = http.ok(Method::GET, "/v1/accounts", None).await;
+    assert_eq!(ids(&list), vec![id]);
+
+    // ---- messages ------------------------------------------------------------------------
+    assert_eq!(
+        http.fails(
+            Method::POST,
+            &format!("{acct}/chats/not-a-peer/messages"),
+            Some(json!({"text": "x"}))
+        )
+        .await,
+        (400, "PEER_INVALID".into())
+    );
+    let body = json!({"text": "**hi** bob", "parse_mode": "markdown"});
+    let (s, first) = http
+        .send(
+            Method::POST,
+            &format!("{acct}/chats/@bobby/messages"),
+            Some(body.clone()),
+            Some("order-1"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["text"], "hi bob");
+    assert_eq!(first["entities"][0]["type"], "bold", "{first}");
+    let (s, again) = http
+        .send(
+            Method::POST,
+            &format!("{acct}/chats/@bobby/messages"),
+            Some(body),
+            Some("order-1"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(again["id"], first["id"], "a retry returns the first send");
+    let msg = first["id"].as_i64().unwrap();
+    let bobs_box = mock.control.messages(bob.user_id, None, 10).await.unwrap();
+    let from_alice: Vec<_> = bobs_box
+        .messages
+        .iter()
+        .filter(|m| m.from == alice.user_id)
+        .collect();
+    assert_eq!(from_alice.len(), 1, "sent exactly once: {bobs_box:?}");
+    assert_eq!(from_alice[0].text, "hi bob");
+
+    let chat = format!("{acct}/chats/{}", bob.user_id);
+    let history = http
+        .ok(Method::GET, &format!("{chat}/messages?limit=10"), None)
+        .await;
+    assert!(ids(&history).contains(&msg), "{history}");
+    let edited = http
+        .ok(
+            Method::PATCH,
+            &format!("{chat}/messages/{msg}"),
+            Some(json!({"text": "hello bob"})),
+        )
+        .await;
+    assert_eq!(edited["text"], "hello bob");
+    let found = http
+        .ok(Method::GET, &format!("{chat}/search?q=hello"), None)
+        .await;
+    assert_eq!(ids(&found), vec![msg], "{found}");
+    http.ok(Method::POST, &format!("{chat}/read"), Some(json!({})))
+        .await;
+    let (s, fwd) = http
+        .send(
+            Method::POST,
+            &format!("{chat}/messages/{msg}/forward"),
+            Some(json!({"to": "me"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{fwd}");
+    assert_eq!(fwd["items"][0]["text"], "hello bob");
+    let saved = mock
+        .control
+        .messages(alice.user_id, Some(&alice.user_id.to_string()), 5)
+        .await
+        .unwrap();
+    assert_eq!(saved.messages[0].text, "hello bob", "{saved:?}");
+    assert_eq!(saved.messages[0].forwarded_from, Some(alice.user_id));
+    // Bob answers; the update stream writes the mirror, which history can read without
+    // asking Telegram.
+    mock.control
+        .send_message(bob.user_id, &alice.user_id.to_string(), "got it")
+        .await
+        .unwrap();
+    // (Private chats number messages per box: look for the text, not Bob's id.)
+    let has_reply = |page: &Value| page.to_string().contains("\"got it\"");
+    let mut mirrored = Value::Null;
+    for _ in 0..100 {
+        mirrored = http
+            .ok(Method::GET, &format!("{chat}/messages?source=mirror"), None)
+            .await;
+        if has_reply(&mirrored) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(has_reply(&mirrored), "{mirrored}");
+    http.ok(Method::DELETE, &format!("{chat}/messages/{msg}"), None)
+        .await;
+    let bobs_box = mock.control.messages(bob.user_id, None, 10).await.unwrap();
+    assert!(
+        bobs_box.messages.iter().all(|m| m.from != alice.user_id),
+        "deleted for everyone: {bobs_box:?}"
+    );
+
+    // ---- a group: create, members, promote, title, invite links ----------------------------
+    assert_eq!(
+        http.fails(
+            Method::POST,
+            &format!("{acct}/chats"),
+            Some(json!({"kind": "club", "title": "x"}))
+        )
+        .await,
+        (400, "INVALID_REQUEST".into())
+    );
+    let (s, group) = http
+        .send(
+            Method::POST,
+            &format!("{acct}/chats"),
+            Some(json!({"kind": "supergroup", "title": "Team"})),
+            Some("team-1"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_i64().unwrap();
+    assert!(gid < -1_000_000_000_000, "a channel id: {gid}");
+    assert_eq!(group["kind"], "supergroup");
+    let g = format!("{acct}/chats/{gid}");
+    http.ok(
+        Method::POST,
+        &format!("{g}/members"),
+        Some(json!({"user": "@bobby"})),
+    )
+    .await;
+    http.ok(
+        Method::POST,
+        &format!("{g}/members/@bobby/promote"),
+        Some(json!({"rights": {"ban_users": true}, "rank": "mod"})),
+    )
+    .await;
+    http.ok(Method::PATCH, &g, Some(json!({"title": "Team 2"})))
+        .await;
+    let channel_id = -(gid + 1_000_000_000_000);
+    let seen: Value = reqwest::get(format!("{}/v1/channels/{channel_id}", mock.control_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["title"], "Team 2", "{seen}");
+    let bob_in = seen["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == bob.user_id)
+        .cloned();
+    assert_eq!(
+        bob_in.map(|p| p["role"].clone()),
+        Some(json!("admin")),
+        "{seen}"
+    );
+    let (s, link) = http
+        .send(
+            Method::POST,
+            &format!("{g}/invite-links"),
+            Some(json!({"usage_limit": 5, "title": "crm"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    assert_eq!(link["usage_limit"], 5);
+    assert_eq!(link["usage"], 0);
+    let url = link["link"].as_str().unwrap().to_owned();
+    let hash = url.rsplit('+').next().unwrap().to_owned();
+    let links = http
+        .ok(Method::GET, &format!("{g}/invite-links"), None)
+        .await;
+    assert!(links.to_string().contains(&url), "{links}");
+    let importers = http
+        .ok(
+            Method::GET,
+            &format!("{g}/invite-links/{hash}/importers"),
+            None,
+        )
+        .await;
+    assert_eq!(importers["items"], json!([]));
+    let revoked = http
+        .ok(Method::DELETE, &format!("{g}/invite-links/{hash}"), None)
+        .await;
+    assert_eq!(revoked["revoked"], true, "{revoked}");
+    http.ok(
+        Method::DELETE,
+        &format!("{g}/members/@bobby?ban=true"),
+        None,
+    )
+    .await;
+    let seen: Value = reqwest::get(format!("{}/v1/channels/{channel_id}", mock.control_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let banned: Vec<&Value> = seen["bans"].as_array().unwrap().iter().collect();
+    assert!(
+        banned
+            .iter()
+            .any(|b| b["user_id"] == bob.user_id && b["kicked"] == true),
+        "{seen}"
+    );
+
+    // The chat list: filled from Telegram by sync, then read from the mirror, newest first.
+    let synced = http
+        .ok(Method::POST, &format!("{acct}/chats/sync"), None)
+        .await;
+    assert!(ids(&synced).contains(&gid), "{synced}");
+    let chats = http.ok(Method::GET, &format!("{acct}/chats"), None).await;
+    let chat_ids = ids(&chats);
+    assert!(
+        chat_ids.contains(&gid) && chat_ids.contains(&bob.user_id),
+        "{chats}"
+    );
+    let one = http.ok(Method::GET, &g, None).await;
+    assert_eq!(one["title"], "Team 2", "{one}");
+    let page = http
+        .ok(Method::GET, &format!("{acct}/chats?limit=1"), None)
+        .await;
+    assert_eq!(ids(&page).len(), 1);
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let page2 = http
+        .ok(
+            Method::GET,
+            &format!("{acct}/chats?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_ne!(ids(&page2), ids(&page));
+
+    // ---- contacts and usernames -------------------------------------------------------------
+    let (s, imported) = http
+        .send(
+            Method::POST,
+            &format!("{acct}/contacts"),
+            Some(json!({"contacts": [{"phone": "+15550303", "first_name": "Carol"}]})),
+            Some("contacts-1"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{imported}");
+    assert_eq!(imported["items"][0]["user_id"], carol.user_id, "{imported}");
+    let contacts = http
+        .ok(Method::GET, &format!("{acct}/contacts"), None)
+        .await;
+    assert!(contacts.to_string().contains(&carol.user_id.to_string()));
+    http.ok(
+        Method::DELETE,
+        &format!("{acct}/contacts/{}", carol.user_id),
+        None,
+    )
+    .await;
+    let contacts = http
+        .ok(Method::GET, &format!("{acct}/contacts"), None)
+        .await;
+    assert!(
+        !contacts.to_string().contains(&carol.user_id.to_string()),
+        "{contacts}"
+    );
+    let resolved = http
+        .ok(Method::GET, &format!("{acct}/resolve/@bobby"), None)
+        .await;
+    assert_eq!(resolved["id"], bob.user_id);
+    assert_eq!(
+        http.fails(Method::GET, &format!("{acct}/resolve/nobody_here"), None)
+            .await,
+        (404, "USERNAME_NOT_OCCUPIED".into())
+    );
+
+    // ---- authorizations and tokens limited to other accounts -------------------------------
+    let auths = http
+        .ok(Method::GET, &format!("{acct}/authorizations"), None)
+        .await;
+    assert!(
+        auths["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["current"] == true),
+        "{auths}"
+    );
+    let reader: Value = http
+        .ok(
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": "reader", "scopes": ["read"]})),
+        )
+        .await;
+    let reader = Http {
+        gw: &gw,
+        client: client_with_token(reader["token"].as_str().unwrap()),
+    };
+    reader
+        .ok(Method::GET, &format!("{chat}/messages"), None)
+        .await;
+    assert_eq!(
+        reader
+            .fails(
+                Method::POST,
+                &format!("{chat}/messages"),
+                Some(json!({"text": "x"}))
+            )
+            .await,
+        (403, "FORBIDDEN".into())
+    );
+
+    // ---- sessions: export, a bad import, a real import that sends ------------------------
+    let exported = http
+        .ok(
+            Method::POST,
+            "/v1/sessions/export",
+            Some(json!({"account": id, "format": "telethon"})),
+        )
+        .await;
+    assert!(
+        exported["session"].as_str().unwrap().starts_with('1'),
+        "{exported}"
+    );
+    let audit = http.ok(Method::GET, "/v1/audit", None).await;
+    assert!(audit.to_string().contains("session_export"), "{audit}");
+    assert!(!audit
+        .to_string()
+        .contains(exported["session"].as_str().unwrap()));
+    let (status, code) = http
+        .fails(
+            Method::POST,
+            "/v1/sessions/import",
+            Some(json!({"format": "telethon", "session": "2AAAA"})),
+        )
+        .await;
+    assert_eq!((status, code.as_str()), (400, "INVALID_REQUEST"));
+    let (status, _) = http
+        .fails(
+            Method::POST,
+            "/v1/sessions/import",
+            Some(json!({"format": "tdlib", "session": "1AAAA"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // Carol's key, as a Telethon StringSession made elsewhere.
+    let dc = mock
+        .dc
+        .ready_info()
+        .dcs
+        .iter()
+        .find(|d| d.id == carol.dc_id)
+        .unwrap()
+        .clone();
+    let key = mock.dc.register_authorized_key(carol.dc_id, carol.user_id);
+    let mut raw = vec![carol.dc_id as u8, 127, 0, 0, 1];
+    raw.extend_from_slice(&dc.port.to_be_bytes());
+    raw.extend_from_slice(&key);
+    let session = format!(
+        "1{}",
+        base64::engine::general_purpose::URL_SAFE.encode(&raw)
+    );
+    let (s, imported) = http
+        .send(
+            Method::POST,
+            "/v1/sessions/import",
+            Some(json!({"format": "telethon", "session": session, "label": "carol"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{imported}");
+    let carol_acct = imported["id"].as_i64().unwrap();
+    wait_connected(&gw, carol_acct).await;
+    http.ok(
+        Method::POST,
+        &format!("/v1/accounts/{carol_acct}/chats/me/messages"),
+        Some(json!({"text": "imported and working"})),
+    )
+    .await;
+    let box_c = mock
+        .control
+        .messages(carol.user_id, Some(&carol.user_id.to_string()), 1)
+        .await
+        .unwrap();
+    assert_eq!(box_c.messages[0].text, "imported and working");
+
+    // ---- forget the account -----------------------------------------------------------------
+    http.ok(Method::DELETE, &acct, None).await;
+    assert_eq!(
+        http.fails(Method::GET, &acct, None).await,
+        (404, "ACCOUNT_NOT_FOUND".into())
+    );
+    assert_eq!(
+        http.fails(Method::GET, &format!("{chat}/messages"), None)
+            .await,
+        (404, "ACCOUNT_NOT_FOUND".into())
+    );
+}
