@@ -77,6 +77,8 @@ pub struct Cluster {
     faults: Mutex<crate::faults::Faults>,
     /// auth key id → connections currently serving one of its sessions.
     subscribers: Mutex<HashMap<i64, Vec<Subscriber>>>,
+    /// Uploads, documents and photos; their bytes on disk (see [`crate::files`]).
+    files: crate::files::Files,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -88,7 +90,21 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
+    /// A cluster whose uploads go to a fresh temporary directory.
+    ///
+    /// # Panics
+    /// If no temporary directory can be made.
     pub fn new(dcs: Vec<DcAddress>, rsa: Arc<RsaKeyPair>) -> Self {
+        let store = crate::files::BlobStore::temporary().expect("a temporary directory for files");
+        Self::with_blob_store(dcs, rsa, store)
+    }
+
+    /// A cluster whose uploads go to `store` (`<state-dir>/files`).
+    pub fn with_blob_store(
+        dcs: Vec<DcAddress>,
+        rsa: Arc<RsaKeyPair>,
+        store: crate::files::BlobStore,
+    ) -> Self {
         let mut salt_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut salt_secret);
         Self {
@@ -102,7 +118,12 @@ impl Cluster {
             subscribers: Mutex::new(HashMap::new()),
             faults: Mutex::new(crate::faults::Faults::default()),
             drops: tokio::sync::watch::channel(0).0,
+            files: crate::files::Files::new(store),
         }
+    }
+
+    pub fn files(&self) -> &crate::files::Files {
+        &self.files
     }
 
     pub fn world(&self) -> std::sync::MutexGuard<'_, World> {

@@ -9,6 +9,7 @@ pub mod control;
 mod control_chats;
 pub mod crypto;
 pub mod faults;
+pub mod files;
 pub mod handshake;
 pub mod rpc;
 pub mod rsa_key;

@@ -143,7 +143,20 @@ impl MockDc {
                 port: l.local_addr().expect("bound").port(),
             })
             .collect();
-        let cluster = Arc::new(Cluster::new(dcs.clone(), rsa.clone()));
+        let store = match &config.state_dir {
+            Some(dir) => {
+                let path = dir.join("files");
+                crate::files::BlobStore::in_dir(&path)
+                    .map_err(|source| StartError::StateDir { path, source })?
+            }
+            None => {
+                crate::files::BlobStore::temporary().map_err(|source| StartError::StateDir {
+                    path: std::env::temp_dir(),
+                    source,
+                })?
+            }
+        };
+        let cluster = Arc::new(Cluster::with_blob_store(dcs.clone(), rsa.clone(), store));
         if let Some(dir) = &config.state_dir {
             for (dc_id, key) in load_keys(dir)? {
                 cluster.add_key(dc_id, key, None);
