@@ -65,6 +65,7 @@ pub fn router(cluster: Arc<Cluster>, info: ReadyInfo) -> Router {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .merge(crate::control_chats::routes())
+        .merge(crate::control_files::routes())
         .with_state(AppState {
             cluster,
             info: Arc::new(info),

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod connection;
 pub mod control;
 mod control_chats;
+mod control_files;
 pub mod crypto;
 pub mod faults;
 pub mod files;

@@ -173,7 +173,7 @@ fn grammers_state_machines_get_answers_through_the_engine() {
     let answer = call(
         &mut client,
         &mut conn,
-        tl::functions::help::GetAppConfig { hash: 0 }.to_bytes(),
+        tl::functions::help::GetTermsOfServiceUpdate {}.to_bytes(),
     );
     let Deserialization::RpcError(error) = answer else {
         panic!("expected an error")

@@ -64,7 +64,7 @@ async fn grammers_gets_config_and_ping_with_a_pre_shared_key() {
     assert_eq!(nearest.this_dc, 1);
 
     // A method the mock does not implement is a clear RPC error, and the connection lives on.
-    match within(client.invoke(&tl::functions::help::GetAppConfig { hash: 0 })).await {
+    match within(client.invoke(&tl::functions::help::GetTermsOfServiceUpdate {})).await {
         Err(InvocationError::Rpc(error)) => {
             assert_eq!(error.code, 400);
             assert_eq!(error.name, "METHOD_NOT_IMPLEMENTED_IN_MOCK");

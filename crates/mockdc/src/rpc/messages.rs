@@ -119,7 +119,12 @@ fn push_new_message(
     let Some(m) = world.message(owner, id) else {
         return;
     };
-    let plain = m.fwd_from.is_none() && m.out && m.action.is_none() && m.peer.user_id().is_some();
+    // updateShortMessage has no media field: media always goes as a full updateNewMessage.
+    let plain = m.fwd_from.is_none()
+        && m.out
+        && m.action.is_none()
+        && m.media.is_none()
+        && m.peer.user_id().is_some();
     let body = if plain {
         short_message(m, pts)
     } else {
@@ -334,6 +339,8 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                     text: original.text.clone(),
                     entities: original.entities.clone(),
                     fwd_from: Some(origin),
+                    // Forwards carry the same document or photo (Telegram keeps one copy).
+                    media: original.media.clone(),
                     ..Default::default()
                 };
                 let d = deliver(ctx, world, me, to, draft, *random_id)?;

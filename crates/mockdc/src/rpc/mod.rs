@@ -15,6 +15,7 @@ mod channels;
 mod chats;
 mod contacts;
 mod encode;
+mod files;
 mod invites;
 mod layer198;
 mod layer198_chats;
@@ -172,7 +173,8 @@ fn call_inner(
             if let Some(fail) = injected_fault(ctx, other, rest(&cursor)) {
                 return Ok(fail.into());
             }
-            match account::handle(ctx, other, &mut cursor)
+            match files::handle(ctx, other, &mut cursor)
+                .or_else(|| account::handle(ctx, other, &mut cursor))
                 .or_else(|| messages::handle(ctx, other, &mut cursor))
                 .or_else(|| login::handle(ctx, other, &mut cursor))
                 .or_else(|| chats::handle(ctx, other, &mut cursor))
@@ -376,7 +378,7 @@ mod tests {
             now_secs: 0,
             pushes: &mut Vec::new(),
         };
-        let unknown = tl::functions::help::GetAppConfig { hash: 0 }.to_bytes();
+        let unknown = tl::functions::help::GetTermsOfServiceUpdate {}.to_bytes();
         assert_eq!(
             call(&mut ctx, &unknown),
             RpcAnswer::error(400, NOT_IMPLEMENTED)

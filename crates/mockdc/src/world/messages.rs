@@ -43,6 +43,11 @@ pub struct StoredMessage {
     pub post: bool,
     /// A service message (group created, member added, ...) instead of a text.
     pub action: Option<Action>,
+    /// A document or photo; `text` is then its caption. Shared, not copied: every box's copy
+    /// points at the same stored file (and so sees its current file_reference).
+    pub media: Option<std::sync::Arc<crate::files::StoredFile>>,
+    /// Messages of one album (messages.sendMultiMedia) share this.
+    pub grouped_id: Option<i64>,
 }
 
 impl StoredMessage {

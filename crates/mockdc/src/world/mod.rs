@@ -643,6 +643,17 @@ impl World {
         keys.len()
     }
 
+    /// Marks a user premium (or not): 8000 upload parts instead of 4000, `user.premium`.
+    pub fn set_premium(&mut self, user_id: i64, premium: bool) -> bool {
+        match self.users.get_mut(&user_id) {
+            Some(user) => {
+                user.premium = premium;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn set_state(&mut self, user_id: i64, state: AccountState) -> bool {
         match self.users.get_mut(&user_id) {
             Some(user) => {
