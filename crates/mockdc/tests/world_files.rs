@@ -346,6 +346,21 @@ async fn documents_go_from_dc1_to_dc2_and_download_with_identical_sha256() {
         let (code, name, value) =
             rpc_error(long(bob.client.invoke(&get_file(&location, 0, 4096, false))).await);
         assert_eq!((code, name.as_str(), value), (303, "FILE_MIGRATE", Some(1)));
+
+        // A client that asks DC 2 first (here: a document whose dc_id it believes is 2)
+        // follows FILE_MIGRATE_1 to DC 1 and still gets the bytes.
+        let Media::Document(d) = &media else {
+            unreachable!()
+        };
+        let mut raw = d.raw.clone();
+        if let Some(tl::enums::Document::Document(doc)) = &mut raw.document {
+            doc.dc_id = 2;
+        }
+        let misplaced = Media::Document(grammers_client::media::Document::from_raw_media(raw));
+        assert_eq!(
+            sha256(&download(&bob.client, &misplaced).await),
+            sha256(&data)
+        );
     }
     dc.shutdown().await;
 }
@@ -388,6 +403,13 @@ async fn a_12_mb_file_goes_through_save_big_file_part_and_back() {
     );
     let downloaded = download(&bob.client, &media).await;
     assert_eq!(sha256(&downloaded), sha256(&data));
+    // download_media fetches files above 10 MB with four concurrent precise requests.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    long(bob.client.download_media(&media, &path))
+        .await
+        .unwrap();
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), sha256(&data));
 
     // precise ranges that are not 4 KB-aligned read exactly the bytes asked for.
     let location = document_location(&media);
@@ -924,4 +946,78 @@ async fn photos_get_sizes_from_their_header_and_albums_share_a_group() {
     assert!(groups[0].is_some());
     assert_eq!(groups[0], groups[1]);
     dc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_live_on_disk_under_the_state_dir_and_control_routes_check_input() {
+    let state = tempfile::tempdir().unwrap();
+    // Leftovers of an earlier run are removed at start (nothing refers to them any more).
+    std::fs::create_dir_all(state.path().join("files/blobs/1")).unwrap();
+    std::fs::write(state.path().join("files/blobs/1/0"), b"stale").unwrap();
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 1,
+        state_dir: Some(state.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(!state.path().join("files/blobs/1/0").exists());
+    assert_eq!(
+        dc.cluster().files().store().root(),
+        state.path().join("files")
+    );
+    let (alice, alice_id) = user_on(&dc, 1, "+15553051", "alice_k").await;
+    let part = random_bytes(64 * K);
+    assert!(
+        long(alice.client.invoke(&tl::functions::upload::SaveFilePart {
+            file_id: 7,
+            file_part: 0,
+            bytes: part.clone(),
+        }))
+        .await
+        .unwrap()
+    );
+    // The part is a file of its own on disk.
+    let on_disk: Vec<Vec<u8>> = walk(&state.path().join("files/uploads"))
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(on_disk, vec![part]);
+
+    let control = dc.ready_info().control_url.clone();
+    let (status, body) = http(&control, "POST", "/v1/users/1/premium", "").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = http(
+        &control,
+        "POST",
+        &format!("/v1/users/{alice_id}/premium"),
+        r#"{"premium": "yes"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = http(
+        &control,
+        "POST",
+        "/v1/files/expire-references",
+        r#"{"file_id": 12345}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = http(&control, "POST", "/v1/files/expire-references", "").await;
+    assert_eq!((status, body["expired"].as_u64()), (200, Some(0)));
+    dc.shutdown().await;
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
