@@ -62,6 +62,7 @@ layered! {
     Vec<tl::enums::User> => Vec<tl198::enums::User>, down::users;
     tl::enums::UserFull => tl198::enums::UserFull, down::user_full;
     tl::enums::Message => tl198::enums::Message, down::message;
+    tl::enums::MessageMedia => tl198::enums::MessageMedia, down::message_media;
     tl::enums::Updates => tl198::enums::Updates, down::updates;
     tl::enums::auth::Authorization => tl198::enums::auth::Authorization, down::authorization;
     tl::enums::users::UserFull => tl198::enums::users::UserFull, down::users_user_full;

@@ -398,7 +398,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 resolve_peer(&world, me, &request.peer)?;
             }
             let file = media_of(ctx, me, max_parts, &request.media)?;
-            Ok(message_media(&file).to_bytes())
+            Ok(message_media(&file).encode_for(ctx.session.layer))
         })(),
         _ => return None,
     })

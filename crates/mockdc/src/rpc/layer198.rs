@@ -336,6 +336,11 @@ pub mod down {
         ))
     }
 
+    /// A message's media on its own (messages.uploadMedia answers one).
+    pub fn message_media(media: &tl::enums::MessageMedia) -> tl198::enums::MessageMedia {
+        self::media(media).unwrap_or(tl198::enums::MessageMedia::Empty)
+    }
+
     pub fn message(message: &tl::enums::Message) -> tl198::enums::Message {
         match message {
             tl::enums::Message::Empty(m) => {
@@ -824,6 +829,7 @@ pub fn is_layer198_request(id: u32) -> bool {
             | messages::SendMedia::CONSTRUCTOR_ID
             | messages::ForwardMessages::CONSTRUCTOR_ID
             | messages::EditMessage::CONSTRUCTOR_ID
+            | messages::SendMultiMedia::CONSTRUCTOR_ID
     )
 }
 
@@ -941,6 +947,40 @@ pub fn upgrade_request(id: u32, fields: &[u8]) -> Option<Result<Vec<u8>, Fail>> 
                     schedule_repeat_period: None,
                     quick_reply_shortcut_id: r.quick_reply_shortcut_id,
                     rich_message: None,
+                }
+                .to_bytes()
+            }
+            m198::SendMultiMedia::CONSTRUCTOR_ID => {
+                let r: m198::SendMultiMedia = decode(fields)?;
+                let mut multi_media = Vec::new();
+                for single in &r.multi_media {
+                    let tl198::enums::InputSingleMedia::Media(single) = single;
+                    multi_media.push(tl::enums::InputSingleMedia::Media(
+                        tl::types::InputSingleMedia {
+                            media: up::media(&single.media)
+                                .ok_or_else(|| Fail::new(400, "MEDIA_INVALID"))?,
+                            random_id: single.random_id,
+                            message: single.message.clone(),
+                            entities: up::entities_of(&single.entities),
+                        },
+                    ));
+                }
+                m::SendMultiMedia {
+                    silent: r.silent,
+                    background: r.background,
+                    clear_draft: r.clear_draft,
+                    noforwards: r.noforwards,
+                    update_stickersets_order: r.update_stickersets_order,
+                    invert_media: r.invert_media,
+                    allow_paid_floodskip: r.allow_paid_floodskip,
+                    peer: up::peer(&r.peer)?,
+                    reply_to: r.reply_to.as_ref().and_then(up::reply_to),
+                    multi_media,
+                    schedule_date: r.schedule_date,
+                    send_as: up::opt_peer(&r.send_as)?,
+                    quick_reply_shortcut: up::opt(&r.quick_reply_shortcut),
+                    effect: r.effect,
+                    allow_paid_stars: None,
                 }
                 .to_bytes()
             }
@@ -1063,6 +1103,7 @@ mod tests {
             m198::SendMedia::CONSTRUCTOR_ID,
             m198::ForwardMessages::CONSTRUCTOR_ID,
             m198::EditMessage::CONSTRUCTOR_ID,
+            m198::SendMultiMedia::CONSTRUCTOR_ID,
         ] {
             assert!(is_layer198_request(id));
             assert_eq!(
@@ -1078,6 +1119,170 @@ mod tests {
         assert!(
             upgrade_request(tl::functions::messages::GetHistory::CONSTRUCTOR_ID, &[]).is_none()
         );
+    }
+
+    /// A layer-198 client (GramJS) sends an uploaded photo and an album; Bob's pushes carry
+    /// layer-198 `messageMediaPhoto` / `messageMediaDocument`.
+    #[test]
+    fn layer198_media_is_upgraded_and_answered_in_198() {
+        let (cluster, alice, bob) = cluster();
+        let hash = cluster.world().access_hash(alice, bob);
+        let peer = tl198::enums::InputPeer::User(tl198::types::InputPeerUser {
+            user_id: bob,
+            access_hash: hash,
+        });
+        let mut session = Session::new(1);
+        let mut pushes = Vec::new();
+        let mut ctx = CallContext {
+            cluster: &cluster,
+            dc_id: 2,
+            session: &mut session,
+            key_id: 11,
+            now_secs: NOW,
+            pushes: &mut pushes,
+        };
+        let mut upload = |file_id: i64| {
+            // upload.saveFilePart has the same id in both layers.
+            let save = tl::functions::upload::SaveFilePart {
+                file_id,
+                file_part: 0,
+                bytes: vec![7; 3000],
+            };
+            assert!(matches!(
+                call(&mut ctx, &with_layer(198, save)),
+                RpcAnswer::Result(_)
+            ));
+            tl198::enums::InputFile::File(tl198::types::InputFile {
+                id: file_id,
+                parts: 1,
+                name: format!("{file_id}.bin"),
+                md5_checksum: String::new(),
+            })
+        };
+        let photo_file = upload(1);
+        let doc_files = [upload(2), upload(3)];
+        let send = tl198::functions::messages::SendMedia {
+            silent: false,
+            background: false,
+            clear_draft: false,
+            noforwards: false,
+            update_stickersets_order: false,
+            invert_media: false,
+            allow_paid_floodskip: false,
+            peer: peer.clone(),
+            reply_to: None,
+            media: tl198::enums::InputMedia::UploadedPhoto(tl198::types::InputMediaUploadedPhoto {
+                spoiler: false,
+                file: photo_file,
+                stickers: None,
+                ttl_seconds: None,
+            }),
+            message: "pic".into(),
+            random_id: 77,
+            reply_markup: None,
+            entities: None,
+            schedule_date: None,
+            send_as: None,
+            quick_reply_shortcut: None,
+            effect: None,
+        };
+        let mut ctx = CallContext {
+            cluster: &cluster,
+            dc_id: 2,
+            session: &mut session,
+            key_id: 11,
+            now_secs: NOW,
+            pushes: &mut pushes,
+        };
+        let RpcAnswer::Result(bytes) = call(&mut ctx, &send.to_bytes()) else {
+            panic!("sendMedia failed")
+        };
+        assert!(matches!(
+            tl198::enums::Updates::from_bytes(&bytes).unwrap(),
+            tl198::enums::Updates::Updates(_)
+        ));
+        let album = tl198::functions::messages::SendMultiMedia {
+            silent: false,
+            background: false,
+            clear_draft: false,
+            noforwards: false,
+            update_stickersets_order: false,
+            invert_media: false,
+            allow_paid_floodskip: false,
+            peer,
+            reply_to: None,
+            multi_media: doc_files
+                .into_iter()
+                .enumerate()
+                .map(|(i, file)| {
+                    tl198::enums::InputSingleMedia::Media(tl198::types::InputSingleMedia {
+                        media: tl198::enums::InputMedia::UploadedDocument(
+                            tl198::types::InputMediaUploadedDocument {
+                                nosound_video: false,
+                                force_file: true,
+                                spoiler: false,
+                                file,
+                                thumb: None,
+                                mime_type: "application/octet-stream".into(),
+                                attributes: Vec::new(),
+                                stickers: None,
+                                video_cover: None,
+                                video_timestamp: None,
+                                ttl_seconds: None,
+                            },
+                        ),
+                        random_id: 100 + i as i64,
+                        message: String::new(),
+                        entities: None,
+                    })
+                })
+                .collect(),
+            schedule_date: None,
+            send_as: None,
+            quick_reply_shortcut: None,
+            effect: None,
+        };
+        let RpcAnswer::Result(bytes) = call(&mut ctx, &album.to_bytes()) else {
+            panic!("sendMultiMedia failed")
+        };
+        let tl198::enums::Updates::Updates(answer) =
+            tl198::enums::Updates::from_bytes(&bytes).unwrap()
+        else {
+            panic!("expected updates")
+        };
+        let media_kinds = |updates: &[tl198::enums::Update]| -> Vec<&'static str> {
+            updates
+                .iter()
+                .filter_map(|u| match u {
+                    tl198::enums::Update::NewMessage(n) => match &n.message {
+                        tl198::enums::Message::Message(m) => Some(match &m.media {
+                            Some(tl198::enums::MessageMedia::Photo(p)) if p.photo.is_some() => {
+                                "photo"
+                            }
+                            Some(tl198::enums::MessageMedia::Document(d))
+                                if d.document.is_some() =>
+                            {
+                                "document"
+                            }
+                            _ => "none",
+                        }),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(media_kinds(&answer.updates), vec!["document", "document"]);
+        // Bob's pushes, in layer 198.
+        let mut seen = Vec::new();
+        for push in pushes.iter().filter(|p| p.user_id == bob) {
+            if let tl198::enums::Updates::Updates(u) =
+                tl198::enums::Updates::from_bytes(&(push.push)(Some(198))).unwrap()
+            {
+                seen.extend(media_kinds(&u.updates));
+            }
+        }
+        assert_eq!(seen, vec!["photo", "document", "document"]);
     }
 
     #[test]
