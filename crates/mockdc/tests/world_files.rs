@@ -1021,3 +1021,75 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Random bytes from a seeded generator as an `AsyncRead`, hashed as they are produced, so a
+/// 700 MB upload never sits in the test's memory.
+struct RandomReader {
+    rng: rand::rngs::StdRng,
+    left: usize,
+    hash: Sha256,
+}
+
+impl tokio::io::AsyncRead for RandomReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = buf.remaining().min(self.left);
+        let mut chunk = vec![0u8; n];
+        self.rng.fill_bytes(&mut chunk);
+        self.hash.update(&chunk);
+        self.left -= n;
+        buf.put_slice(&chunk);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The acceptance size: 700 MB with grammers' four parallel part workers, sent and
+/// downloaded back. Slow (minutes on two cores) and 700 MB of disk: run with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "700 MB through the mock takes minutes; run with --ignored"]
+async fn a_700_mb_file_round_trips_with_identical_sha256() {
+    use rand::SeedableRng;
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (alice, alice_id) = user_on(&dc, 1, "+15553061", "alice_l").await;
+    let (bob, bob_id) = user_on(&dc, 1, "+15553062", "bob_l").await;
+    let len = 700 * 1024 * 1024;
+    let mut reader = RandomReader {
+        rng: rand::rngs::StdRng::seed_from_u64(700),
+        left: len,
+        hash: Sha256::new(),
+    };
+    let slow = |f| tokio::time::timeout(Duration::from_secs(1800), f);
+    let uploaded = slow(
+        alice
+            .client
+            .upload_stream(&mut reader, len, "700.bin".into()),
+    )
+    .await
+    .expect("uploaded within 30 min")
+    .unwrap();
+    let sent_hash = reader.hash.finalize().to_vec();
+    let sent = long(alice.client.send_message(
+        user_ref(&dc, alice_id, bob_id),
+        InputMessage::new().document(uploaded),
+    ))
+    .await
+    .unwrap();
+    let mut received = Sha256::new();
+    let mut size = 0;
+    let mut chunks = bob.client.iter_download(&sent.media().unwrap());
+    while let Some(chunk) = long(chunks.next()).await.unwrap() {
+        size += chunk.len();
+        received.update(&chunk);
+    }
+    assert_eq!(size, len);
+    assert_eq!(received.finalize().to_vec(), sent_hash);
+    dc.shutdown().await;
+}
