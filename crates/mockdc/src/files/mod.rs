@@ -26,6 +26,11 @@ pub const SMALL_FILE_MAX: u64 = 10 * 1024 * 1024;
 /// `upload_max_fileparts_default` / `_premium` of help.getAppConfig.
 pub const MAX_PARTS_DEFAULT: i32 = 4000;
 pub const MAX_PARTS_PREMIUM: i32 = 8000;
+/// Parts not touched for this long are forgotten, as Telegram keeps them "between several
+/// minutes and several hours": sending the file then answers FILE_PART_0_MISSING.
+pub const UPLOAD_TTL_SECS: i32 = 3600;
+/// Expired uploads are looked for at most this often (each sweep walks every upload).
+const SWEEP_EVERY_SECS: i32 = 60;
 /// A download never crosses a boundary of this size, and never asks for more.
 pub const DOWNLOAD_WINDOW: i64 = 1024 * 1024;
 
@@ -248,6 +253,8 @@ impl StoredFile {
 struct Upload {
     log: PartLog,
     sealed: Option<(i32, Arc<Blob>)>,
+    /// When a part last arrived (unix seconds).
+    touched: i32,
 }
 
 #[derive(Debug, Default)]
@@ -255,6 +262,7 @@ struct State {
     uploads: HashMap<UploadKey, Upload>,
     files: HashMap<i64, Arc<StoredFile>>,
     next_blob: u64,
+    last_sweep: i32,
 }
 
 /// Every upload and stored file of the mock (shared by all DCs, as Telegram's storage is
@@ -295,10 +303,16 @@ impl Files {
         total: Option<i32>,
         bytes: &[u8],
         max_parts: i32,
+        now: i32,
     ) -> Result<(), Fail> {
+        let expired = self.sweep(now);
+        for old in expired {
+            self.store.discard_upload(old);
+        }
         {
             let mut state = self.state();
             let upload = state.uploads.entry(key).or_default();
+            upload.touched = now;
             if upload.sealed.is_some() {
                 // A new upload under a file_id already sent: the sent blob stays with its
                 // documents, the new parts start a new log.
@@ -307,6 +321,25 @@ impl Files {
             upload.log.accept(part, bytes.len(), total, max_parts)?;
         }
         self.store.write_part(key, part, bytes).map_err(io_fail)
+    }
+
+    /// Forgets uploads idle for [`UPLOAD_TTL_SECS`]; the keys whose parts are to be deleted
+    /// (sent uploads keep their blob: documents point at it).
+    fn sweep(&self, now: i32) -> Vec<UploadKey> {
+        let mut state = self.state();
+        if now - state.last_sweep < SWEEP_EVERY_SECS {
+            return Vec::new();
+        }
+        state.last_sweep = now;
+        let mut discard = Vec::new();
+        state.uploads.retain(|key, upload| {
+            let keep = now - upload.touched < UPLOAD_TTL_SECS;
+            if !keep && upload.sealed.is_none() {
+                discard.push(*key);
+            }
+            keep
+        });
+        discard
     }
 
     /// The blob an `InputFile` names, sealing the upload on first use: FILE_PARTS_INVALID,
@@ -463,6 +496,51 @@ mod tests {
         }
         assert_eq!(log.complete(4, 4000).unwrap(), 3 * 512 * 1024 + 100);
         assert_eq!(log.part_size(), 512 * 1024);
+    }
+
+    #[test]
+    fn idle_uploads_expire_and_leave_the_disk() {
+        let files = Files::new(BlobStore::temporary().unwrap());
+        let key = |file_id| UploadKey {
+            user_id: 1,
+            file_id,
+            big: false,
+        };
+        let input = |id| {
+            tl::enums::InputFile::File(tl::types::InputFile {
+                id,
+                parts: 1,
+                name: "a".into(),
+                md5_checksum: String::new(),
+            })
+        };
+        let t0 = 1_700_000_000;
+        files
+            .save_part(key(1), 0, None, &[1; 10], 4000, t0)
+            .unwrap();
+        files
+            .save_part(key(2), 0, None, &[2; 10], 4000, t0)
+            .unwrap();
+        // Upload 2 is sent; upload 1 never is.
+        let blob = files.blob_for(1, &input(2), 4000).unwrap();
+        let uploads = files.store().root().join("uploads");
+        assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 1);
+        // Gone once the TTL has passed (the next saveFilePart sweeps).
+        let later = t0 + UPLOAD_TTL_SECS + SWEEP_EVERY_SECS;
+        files
+            .save_part(key(3), 0, None, &[3; 10], 4000, later)
+            .unwrap();
+        assert_eq!(
+            files.blob_for(1, &input(1), 4000).unwrap_err().name,
+            "FILE_PART_0_MISSING"
+        );
+        assert_eq!(
+            std::fs::read_dir(&uploads).unwrap().count(),
+            1,
+            "only upload 3"
+        );
+        // The sent file's bytes stay with its documents.
+        assert_eq!(files.store().read(&blob, 0, 100).unwrap(), vec![2; 10]);
     }
 
     #[test]

@@ -321,6 +321,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 None,
                 &request.bytes,
                 max_parts,
+                ctx.now_secs,
             )?;
             Ok(true.to_bytes())
         })(),
@@ -338,6 +339,7 @@ pub(super) fn handle(ctx: &mut CallContext<'_>, id: u32, cursor: &mut Cursor) ->
                 Some(request.file_total_parts),
                 &request.bytes,
                 max_parts,
+                ctx.now_secs,
             )?;
             Ok(true.to_bytes())
         })(),
