@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod ops;
 pub mod sessions;
 pub mod tokens;
+pub mod uploads;
 pub mod webhooks;
 pub mod worker;
 
@@ -199,6 +200,9 @@ impl Server {
         OpenApiRouter::new()
             .merge(deadline_bound)
             .merge(events::router())
+            // Uploads and downloads move whole files: their time is the body's, not a
+            // request deadline's.
+            .merge(uploads::router())
             .merge(ops::router())
     }
 

@@ -93,19 +93,37 @@ async fn history(
 #[utoipa::path(post, path = "/v1/accounts/{account}/chats/{peer}/messages", tag = "messages",
     params(("account" = i64, Path, description = "Account id"), ("peer" = String, Path, description = "Chat"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key send once")),
-    request_body = SendMessage,
+    request_body = SendBody,
     responses((status = 201, body = MessageView), (status = "4XX", body = crate::Problem, content_type = "application/problem+json")))]
 async fn send_message(
     State(state): State<AppState>,
     auth: Auth,
     key: IdempotencyKey,
     Path((account, chat)): Path<(i64, String)>,
-    Json(body): Json<SendMessage>,
+    Json(body): Json<SendBody>,
 ) -> ApiResult<impl IntoResponse> {
     let chat = peer(&chat)?;
     let h = account_for(&state, &auth, account, true)?;
-    let sent = h.send_message(&chat, &body, &call_options(key)).await?;
+    let opts = call_options(key);
+    let sent = match &body.media {
+        Some(media) => {
+            crate::uploads::send_upload(&state, &h, account, &chat, &body.message, media, &opts)
+                .await?
+        }
+        None => h.send_message(&chat, &body.message, &opts).await?,
+    };
     Ok((StatusCode::CREATED, Json(sent)))
+}
+
+/// A message to send: text (with formatting), or media from an upload with `text` as its
+/// caption.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendBody {
+    #[serde(flatten)]
+    pub message: SendMessage,
+    /// Send a complete upload (`POST …/uploads`) as a document or photo.
+    #[serde(default)]
+    pub media: Option<crate::uploads::MediaRef>,
 }
 
 /// Edit a message's text.

@@ -571,3 +571,164 @@ async fn an_application_logs_in_messages_manages_a_group_and_contacts_over_http(
         (404, "ACCOUNT_NOT_FOUND".into())
     );
 }
+
+/// A tus client's view: create, PATCH in pieces that do not line up with Telegram's parts,
+/// a PATCH at a wrong offset refused, HEAD to resume, send as a document, download whole and
+/// by ranges — bytes compared by SHA-256 against what was generated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_goes_up_in_resumable_pieces_and_comes_back_by_ranges() {
+    use sha2::{Digest, Sha256};
+    let mock = TestMock::start().await;
+    let alice = mock.user("+15550401", "Alice").await;
+    let bob = mock.user("+15550402", "Bob").await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let id = mock.seed_account(&gw.store, alice, "+15550401").await;
+    let gw = gw.restart().await;
+    wait_connected(&gw, id).await;
+    let http = Http {
+        gw: &gw,
+        client: gw.admin(),
+    };
+    // Bob must be known to the account: he writes first.
+    mock.control
+        .send_message(bob.user_id, &alice.user_id.to_string(), "send me the file")
+        .await
+        .unwrap();
+    http.ok(Method::POST, &format!("/v1/accounts/{id}/chats/sync"), None)
+        .await;
+
+    for size in [1_500_000usize, 12 * 1024 * 1024 + 123] {
+        let mut data = vec![0u8; size];
+        getrandom::fill(&mut data).unwrap();
+        let name = base64::engine::general_purpose::STANDARD.encode(format!("report-{size}.bin"));
+        let mime = base64::engine::general_purpose::STANDARD.encode("application/x-test");
+        let created = http
+            .client
+            .post(gw.at(&format!("/v1/accounts/{id}/uploads")))
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", size.to_string())
+            .header(
+                "upload-metadata",
+                format!("filename {name},filetype {mime}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let location = created.headers()["location"].to_str().unwrap().to_owned();
+        let up: Value = created.json().await.unwrap();
+        let upload_id = up["id"].as_str().unwrap().to_owned();
+        let patch = |offset: usize, bytes: Vec<u8>| {
+            http.client
+                .patch(gw.at(&location))
+                .header("tus-resumable", "1.0.0")
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", offset.to_string())
+                .body(bytes)
+                .send()
+        };
+        // Sending before it is complete is refused, naming what is missing.
+        let cut = 700_001;
+        let r = patch(0, data[..cut].to_vec()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(r.headers()["upload-offset"], cut.to_string().as_str());
+        let (s, early) = http
+            .send(
+                Method::POST,
+                &format!("/v1/accounts/{id}/chats/{}/messages", bob.user_id),
+                Some(json!({"text": "x", "media": {"upload": upload_id}})),
+                None,
+            )
+            .await;
+        assert_eq!(s.as_u16(), 409, "{early}");
+        assert_eq!(early["code"], "UPLOAD_INCOMPLETE");
+        // A PATCH at the wrong offset loses nothing and says where to continue.
+        let r = patch(5, data[5..10].to_vec()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let head = http.client.head(gw.at(&location)).send().await.unwrap();
+        assert_eq!(head.headers()["upload-offset"], cut.to_string().as_str());
+        assert_eq!(head.headers()["upload-length"], size.to_string().as_str());
+        let r = patch(cut, data[cut..].to_vec()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let status = http.ok(Method::GET, &location, None).await;
+        assert_eq!(status["state"], "complete", "{status}");
+        assert_eq!(status["parts_done"], status["total_parts"]);
+        let spool = std::fs::read_dir(gw.config.data_dir.join("uploads")).unwrap();
+        assert!(
+            spool
+                .into_iter()
+                .all(|e| e.unwrap().file_name() != upload_id.as_str()),
+            "the spool file is gone once every part is on Telegram"
+        );
+
+        let (s, sent) = http
+            .send(
+                Method::POST,
+                &format!("/v1/accounts/{id}/chats/{}/messages", bob.user_id),
+                Some(json!({"text": "the **report**", "parse_mode": "markdown",
+                            "media": {"upload": upload_id}})),
+                Some(&format!("file-{size}")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{sent}");
+        assert_eq!(sent["text"], "the report");
+        assert_eq!(sent["media"]["type"], "document", "{sent}");
+        assert_eq!(sent["media"]["size"], size);
+        assert_eq!(sent["media"]["file_name"], format!("report-{size}.bin"));
+        assert_eq!(sent["media"]["mime_type"], "application/x-test");
+        let msg = sent["id"].as_i64().unwrap();
+        // Sending the same upload again without the key is refused (it is used up).
+        let (s, _) = http
+            .send(
+                Method::POST,
+                &format!("/v1/accounts/{id}/chats/{}/messages", bob.user_id),
+                Some(json!({"media": {"upload": upload_id}})),
+                None,
+            )
+            .await;
+        assert_eq!(s.as_u16(), 400);
+
+        let media = gw.at(&format!(
+            "/v1/accounts/{id}/chats/{}/messages/{msg}/media",
+            bob.user_id
+        ));
+        let whole = http.client.get(&media).send().await.unwrap();
+        assert_eq!(whole.status(), StatusCode::OK);
+        assert_eq!(whole.headers()["content-type"], "application/x-test");
+        assert!(whole.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("report-{size}.bin")));
+        let got = whole.bytes().await.unwrap();
+        assert_eq!(got.len(), size);
+        assert_eq!(Sha256::digest(&got), Sha256::digest(&data), "whole file");
+        for (a, b) in [
+            (0usize, 99usize),
+            (524_287, 524_288 + 10),
+            (1_000, 1_200_000),
+        ] {
+            let r = http
+                .client
+                .get(&media)
+                .header("range", format!("bytes={a}-{b}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+            assert_eq!(
+                r.headers()["content-range"],
+                format!("bytes {a}-{b}/{size}").as_str()
+            );
+            let part = r.bytes().await.unwrap();
+            assert_eq!(&part[..], &data[a..=b], "range {a}-{b}");
+        }
+        let r = http
+            .client
+            .get(&media)
+            .header("range", format!("bytes={size}-"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 416);
+    }
+}

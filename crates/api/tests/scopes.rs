@@ -234,6 +234,26 @@ fn table() -> Vec<(&'static str, &'static str, Need, Option<Value>)> {
             Read,
             None,
         ),
+        ("post", "/v1/accounts/{account}/uploads", Write, None),
+        ("get", "/v1/accounts/{account}/uploads/{upload}", Read, None),
+        (
+            "patch",
+            "/v1/accounts/{account}/uploads/{upload}",
+            Write,
+            None,
+        ),
+        (
+            "delete",
+            "/v1/accounts/{account}/uploads/{upload}",
+            Write,
+            None,
+        ),
+        (
+            "get",
+            "/v1/accounts/{account}/chats/{peer}/messages/{id}/media",
+            Read,
+            None,
+        ),
         (
             "post",
             "/v1/sessions/import",
@@ -255,6 +275,8 @@ struct Fixture {
     group_b: i64,
     message_b: i64,
     link_b: String,
+    /// An upload of B's (already sent as `message_b`).
+    upload_b: String,
     /// B's own user id, and a public username in the mock's world.
     user_b: i64,
     username: String,
@@ -273,6 +295,7 @@ impl Fixture {
             .replace("{peer}", &self.group_b.to_string())
             .replace("{id}", &self.message_b.to_string())
             .replace("{link}", &self.link_b)
+            .replace("{upload}", &self.upload_b)
             .replace("{user}", &self.user_b.to_string())
             .replace("{username}", &self.username)
             .replace("{hash}", "12345");
@@ -376,9 +399,27 @@ async fn every_route_enforces_its_scopes() {
         .unwrap())
     .await;
     let group_b = group["id"].as_i64().unwrap();
+    // A file B uploaded and posted (so the media route has something to serve).
+    let created = admin
+        .post(gw.at(&format!("/v1/accounts/{b}/uploads")))
+        .header("upload-length", "1000")
+        .send()
+        .await
+        .unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let upload_b = ok(created).await["id"].as_str().unwrap().to_owned();
+    let r = admin
+        .patch(gw.at(&location))
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(vec![7u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     let message = ok(admin
         .post(gw.at(&format!("/v1/accounts/{b}/chats/{group_b}/messages")))
-        .json(&json!({"text": "hello from B"}))
+        .json(&json!({"text": "hello from B", "media": {"upload": upload_b}}))
         .send()
         .await
         .unwrap())
@@ -460,6 +501,7 @@ async fn every_route_enforces_its_scopes() {
         group_b,
         message_b: message["id"].as_i64().unwrap(),
         link_b,
+        upload_b,
         user_b: user_b.user_id,
         username: "scope_c".into(),
         webhook_b,

@@ -24,7 +24,7 @@ use crate::types::*;
 /// The operations of one account. Cheap to clone.
 #[derive(Clone)]
 pub struct AccountHandle {
-    acct: Arc<Account>,
+    pub(crate) acct: Arc<Account>,
 }
 
 impl std::fmt::Debug for AccountHandle {
@@ -36,9 +36,9 @@ impl std::fmt::Debug for AccountHandle {
 }
 
 /// A resolved peer: what Telegram wants, and its Bot API id.
-struct Resolved {
-    input: tl::enums::InputPeer,
-    id: i64,
+pub(crate) struct Resolved {
+    pub(crate) input: tl::enums::InputPeer,
+    pub(crate) id: i64,
 }
 
 fn not_found(p: &PeerRef) -> CoreError {
@@ -50,7 +50,7 @@ fn not_found(p: &PeerRef) -> CoreError {
     )
 }
 
-fn channel_of(input: &tl::enums::InputPeer) -> Option<tl::enums::InputChannel> {
+pub(crate) fn channel_of(input: &tl::enums::InputPeer) -> Option<tl::enums::InputChannel> {
     match input {
         tl::enums::InputPeer::Channel(c) => {
             Some(tl::enums::InputChannel::Channel(tl::types::InputChannel {
@@ -219,7 +219,7 @@ impl AccountHandle {
 
     // ---- peers -------------------------------------------------------------------------
 
-    async fn resolve(&self, p: &PeerRef) -> CoreResult<Resolved> {
+    pub(crate) async fn resolve(&self, p: &PeerRef) -> CoreResult<Resolved> {
         let conn = match self.acct.current_conn() {
             Some(c) => c,
             None => return Err(crate::account::state_error(self.acct.state())),
@@ -283,7 +283,7 @@ impl AccountHandle {
         }
     }
 
-    async fn cache(&self, users: &[tl::enums::User], chats: &[tl::enums::Chat]) {
+    pub(crate) async fn cache(&self, users: &[tl::enums::User], chats: &[tl::enums::Chat]) {
         if let Some(conn) = self.acct.current_conn() {
             let infos: Vec<PeerInfo> = users
                 .iter()
@@ -342,7 +342,7 @@ impl AccountHandle {
     // ---- messages ----------------------------------------------------------------------
 
     /// Runs `act` once per idempotency key (or every time without one).
-    async fn once<T, F, Fut>(
+    pub(crate) async fn once<T, F, Fut>(
         &self,
         op: &str,
         request: &impl Serialize,
@@ -374,7 +374,7 @@ impl AccountHandle {
         }
     }
 
-    fn random_id(&self, opts: &CallOptions, salt: usize) -> i64 {
+    pub(crate) fn random_id(&self, opts: &CallOptions, salt: usize) -> i64 {
         match &opts.idempotency_key {
             Some(k) if salt == 0 => idempotency::random_id(self.acct.id, k),
             Some(k) => idempotency::random_id(self.acct.id, &format!("{k}\0{salt}")),
@@ -457,7 +457,7 @@ impl AccountHandle {
         .await
     }
 
-    async fn self_id(&self) -> Option<i64> {
+    pub(crate) async fn self_id(&self) -> Option<i64> {
         let conn = self.acct.current_conn()?;
         conn.session
             .peer(PeerId::self_user())
@@ -1518,7 +1518,7 @@ fn contact_of(u: UserView) -> ContactView {
 }
 
 /// Messages in an `Updates` answer; with `random_id`, also the id Telegram gave that send.
-fn updates_messages(
+pub(crate) fn updates_messages(
     u: tl::enums::Updates,
     random_id: Option<i64>,
 ) -> (Vec<MessageView>, Option<i32>) {

@@ -256,6 +256,8 @@ pub struct Entity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessage {
+    /// The text (a caption with `media`).
+    #[serde(default)]
     pub text: String,
     #[serde(default)]
     pub parse_mode: ParseMode,
@@ -535,6 +537,43 @@ pub struct AuthorizationView {
     pub active_at: i64,
     pub ip: String,
     pub country: String,
+}
+
+/// A file whose parts are on Telegram already (`upload.saveFilePart` / `saveBigFilePart`),
+/// ready to be sent once. Telegram keeps unsent parts for a limited time (hours).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UploadedFile {
+    pub file_id: i64,
+    pub parts: i32,
+    pub name: String,
+    /// Uploaded with `saveBigFilePart` (files above 10 MB).
+    pub big: bool,
+}
+
+/// How sent media is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    /// A file (any type), with its name and mime type.
+    #[default]
+    Document,
+    /// A compressed photo (JPEG/PNG); Telegram makes its sizes.
+    Photo,
+}
+
+/// A media message: an uploaded file plus a caption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SendMedia {
+    pub kind: MediaKind,
+    /// Documents: the mime type (default `application/octet-stream`).
+    pub mime_type: Option<String>,
+    pub caption: String,
+    pub parse_mode: ParseMode,
+    pub entities: Option<Vec<Entity>>,
+    pub reply_to: Option<i32>,
+    pub silent: bool,
 }
 
 /// Per-call options.
