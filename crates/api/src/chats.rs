@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_chats, create_chat))
         .routes(routes!(sync_chats))
+        .routes(routes!(join_chat))
         .routes(routes!(get_chat, edit_chat))
         .routes(routes!(add_member))
         .routes(routes!(remove_member))
@@ -96,6 +97,27 @@ async fn sync_chats(
     Ok(Json(ChatList {
         items: h.sync_dialogs(limit).await?,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    /// `https://t.me/+HASH`, `t.me/joinchat/HASH` or the hash.
+    pub link: String,
+}
+
+/// Join a group or channel through an invite link.
+#[utoipa::path(post, path = "/v1/accounts/{account}/chats/join", tag = "chats",
+    params(("account" = i64, Path, description = "Account id")), request_body = JoinBody,
+    responses((status = 200, body = ChatView), (status = "4XX", body = crate::Problem, content_type = "application/problem+json")))]
+async fn join_chat(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(account): Path<i64>,
+    Json(body): Json<JoinBody>,
+) -> ApiResult<Json<ChatView>> {
+    let h = account_for(&state, &auth, account, true)?;
+    Ok(Json(h.join_by_link(&body.link).await?))
 }
 
 /// Create a basic group (`kind: group`, with `members`), a supergroup or a channel.

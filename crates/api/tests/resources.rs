@@ -732,3 +732,267 @@ async fn a_file_goes_up_in_resumable_pieces_and_comes_back_by_ranges() {
         assert_eq!(r.status().as_u16(), 416);
     }
 }
+
+/// QR login over HTTP: the step carries the `tg://login` URL and an SVG of it; once another
+/// device (the mock's control API, standing in for a phone) accepts the token, the account
+/// connects without a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_login_over_http_completes_when_another_device_accepts() {
+    let mock = TestMock::start().await;
+    let alice = mock.user("+15550501", "Alice").await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let http = Http {
+        gw: &gw,
+        client: gw.admin(),
+    };
+    let (s, created) = http
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(json!({"phone": "+15550501"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let qr = http
+        .ok(Method::POST, &format!("/v1/accounts/{id}/login/qr"), None)
+        .await;
+    assert_eq!(qr["step"], "qr", "{qr}");
+    let url = qr["url"].as_str().unwrap();
+    assert!(qr["qr_svg"].as_str().unwrap().starts_with("<?xml"), "{qr}");
+    assert!(qr["token_expires"].as_i64().unwrap() > 0);
+    let token = url
+        .strip_prefix("tg://login?token=")
+        .expect("a tg://login URL");
+    mock.control
+        .accept_qr_login(alice.user_id, token)
+        .await
+        .unwrap();
+    wait_connected(&gw, id).await;
+    let info = http
+        .ok(Method::GET, &format!("/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(info["user_id"], alice.user_id, "{info}");
+    let login = http
+        .ok(Method::GET, &format!("/v1/accounts/{id}/login"), None)
+        .await;
+    assert!(
+        login.get("login").is_none(),
+        "no login in progress: {login}"
+    );
+}
+
+/// An invite link limited to 2 uses: two other accounts of the gateway join through it, the
+/// owner lists it with 2 uses and both importers, and a third join is refused by Telegram.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_link_limited_to_two_is_used_twice_then_refused() {
+    let mock = TestMock::start().await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let mut accounts = Vec::new();
+    for (i, name) in ["Owner", "Bob", "Carol", "Dave"].iter().enumerate() {
+        let phone = format!("+1555060{i}");
+        let user = mock.user(&phone, name).await;
+        let id = mock.seed_account(&gw.store, user, &phone).await;
+        accounts.push((id, user.user_id));
+    }
+    let gw = gw.restart().await;
+    for (id, _) in &accounts {
+        wait_connected(&gw, *id).await;
+    }
+    let http = Http {
+        gw: &gw,
+        client: gw.admin(),
+    };
+    let owner = accounts[0].0;
+    let (s, group) = http
+        .send(
+            Method::POST,
+            &format!("/v1/accounts/{owner}/chats"),
+            Some(json!({"kind": "supergroup", "title": "Club"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_i64().unwrap();
+    let (s, link) = http
+        .send(
+            Method::POST,
+            &format!("/v1/accounts/{owner}/chats/{gid}/invite-links"),
+            Some(json!({"usage_limit": 2})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    let url = link["link"].as_str().unwrap().to_owned();
+    for (id, _) in &accounts[1..3] {
+        let joined = http
+            .ok(
+                Method::POST,
+                &format!("/v1/accounts/{id}/chats/join"),
+                Some(json!({"link": url})),
+            )
+            .await;
+        assert_eq!(joined["id"], gid, "{joined}");
+        assert_eq!(joined["title"], "Club");
+    }
+    let links = http
+        .ok(
+            Method::GET,
+            &format!("/v1/accounts/{owner}/chats/{gid}/invite-links"),
+            None,
+        )
+        .await;
+    let listed = links["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["link"] == url.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{links}"));
+    assert_eq!(listed["usage"], 2, "{listed}");
+    assert_eq!(listed["usage_limit"], 2);
+    let hash = url.rsplit('+').next().unwrap();
+    let importers = http
+        .ok(
+            Method::GET,
+            &format!("/v1/accounts/{owner}/chats/{gid}/invite-links/{hash}/importers"),
+            None,
+        )
+        .await;
+    let mut who: Vec<i64> = importers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["user_id"].as_i64().unwrap())
+        .collect();
+    who.sort_unstable();
+    assert_eq!(who, vec![accounts[1].1, accounts[2].1], "{importers}");
+    let dave = accounts[3].0;
+    let (status, code) = http
+        .fails(
+            Method::POST,
+            &format!("/v1/accounts/{dave}/chats/join"),
+            Some(json!({"link": url})),
+        )
+        .await;
+    assert_eq!((status, code.as_str()), (410, "INVITE_HASH_EXPIRED"));
+}
+
+/// A 64 MB tus upload whose connection breaks twice mid-body: each time the gateway keeps
+/// what arrived, HEAD says where to resume, and the finished file downloads back (by parallel
+/// ranges) with the same SHA-256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mb_upload_interrupted_twice_resumes_and_downloads_identical() {
+    use sha2::{Digest, Sha256};
+    let mock = TestMock::start().await;
+    let alice = mock.user("+15550701", "Alice").await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let id = mock.seed_account(&gw.store, alice, "+15550701").await;
+    let gw = gw.restart().await;
+    wait_connected(&gw, id).await;
+    let client = gw.admin();
+    let size = 64 * 1024 * 1024;
+    let mut data = vec![0u8; size];
+    getrandom::fill(&mut data).unwrap();
+    let data = bytes::Bytes::from(data);
+    let created = client
+        .post(gw.at(&format!("/v1/accounts/{id}/uploads")))
+        .header("upload-length", size.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = gw.at(created.headers()["location"].to_str().unwrap());
+    let offset_now = || async {
+        let head = client.head(&location).send().await.unwrap();
+        head.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    // Two PATCHes whose bodies fail after some megabytes (a dropped connection).
+    for cut_after in [9 * 1024 * 1024 + 77, 21 * 1024 * 1024 + 5] {
+        let offset = offset_now().await;
+        let piece = data.slice(offset..offset + cut_after);
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = piece
+            .chunks(256 * 1024)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .chain(std::iter::once(Err(std::io::Error::other(
+                "connection lost",
+            ))))
+            .collect();
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let r = client
+            .patch(&location)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string())
+            .body(body)
+            .send()
+            .await;
+        assert!(
+            r.as_ref().map_or(true, |r| !r.status().is_success()),
+            "a cut body is not a success"
+        );
+        let resumed = offset_now().await;
+        assert!(
+            resumed > offset && resumed <= offset + cut_after,
+            "kept what arrived: {offset} → {resumed}"
+        );
+    }
+    let offset = offset_now().await;
+    let r = client
+        .patch(&location)
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", offset.to_string())
+        .body(data.slice(offset..))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+    let upload: Value = client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upload["state"], "complete", "{upload}");
+    let sent: Value = client
+        .post(gw.at(&format!("/v1/accounts/{id}/chats/me/messages")))
+        .json(&json!({"text": "64 MB", "media": {"upload": upload["id"]}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let msg = sent["id"].as_i64().unwrap_or_else(|| panic!("{sent}"));
+    let media = gw.at(&format!("/v1/accounts/{id}/chats/me/messages/{msg}/media"));
+    // Four ranged requests at once, as a download manager would.
+    let quarter = size / 4;
+    let parts = futures_util::future::join_all((0..4).map(|i| {
+        let (client, media) = (client.clone(), media.clone());
+        async move {
+            let r = client
+                .get(&media)
+                .header(
+                    "range",
+                    format!("bytes={}-{}", i * quarter, (i + 1) * quarter - 1),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+            r.bytes().await.unwrap()
+        }
+    }))
+    .await;
+    let mut hasher = Sha256::new();
+    for p in &parts {
+        hasher.update(p);
+    }
+    assert_eq!(hasher.finalize(), Sha256::digest(&data));
+}

@@ -235,6 +235,12 @@ fn table() -> Vec<(&'static str, &'static str, Need, Option<Value>)> {
             None,
         ),
         ("post", "/v1/accounts/{account}/uploads", Write, None),
+        (
+            "post",
+            "/v1/accounts/{account}/chats/join",
+            Write,
+            Some(json!({"link": "https://t.me/+AAAA"})),
+        ),
         ("get", "/v1/accounts/{account}/uploads/{upload}", Read, None),
         (
             "patch",

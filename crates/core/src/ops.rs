@@ -963,6 +963,52 @@ impl AccountHandle {
         .await
     }
 
+    /// Joins a group or channel through an invite link (`https://t.me/+HASH`,
+    /// `t.me/joinchat/HASH` or the bare hash): `messages.importChatInvite`.
+    pub async fn join_by_link(&self, link: &str) -> CoreResult<ChatView> {
+        let hash = invite_hash(link).ok_or_else(|| {
+            CoreError::new(
+                ErrorCode::InviteHashInvalid,
+                format!("link {link:?}: expected https://t.me/+HASH or the hash"),
+            )
+        })?;
+        let updates = match self
+            .acct
+            .invoke(
+                &tl::functions::messages::ImportChatInvite { hash },
+                CallCtx::write(),
+            )
+            .await?
+        {
+            tl::enums::messages::ChatInviteJoinResult::Ok(r) => r.updates,
+            tl::enums::messages::ChatInviteJoinResult::WebView(_) => {
+                return Err(CoreError::new(
+                    ErrorCode::NotAllowedForAccountKind,
+                    "this link asks to be opened in Telegram's web view (a paid or gated chat)",
+                ))
+            }
+        };
+        let chats = updates_chats(&updates);
+        self.cache(&[], &chats).await;
+        let chat = chats.first().ok_or_else(|| {
+            CoreError::new(
+                ErrorCode::TelegramError,
+                "Telegram's answer did not contain the joined chat",
+            )
+        })?;
+        Ok(ChatView {
+            id: convert::chat_id(chat),
+            kind: convert::chat_kind(chat).into(),
+            title: convert::chat_title(chat),
+            username: None,
+            unread_count: 0,
+            last_message_id: None,
+            last_message_at: None,
+            pinned: false,
+            archived: false,
+        })
+    }
+
     /// Adds (invites) a user to a group or channel.
     pub async fn add_member(&self, chat: &PeerRef, user: &PeerRef) -> CoreResult<()> {
         let c = self.resolve(chat).await?;
@@ -1583,4 +1629,24 @@ fn mirror_chat_view(c: telegate_store::Chat) -> ChatView {
         pinned: c.pinned,
         archived: c.archived,
     }
+}
+
+/// The hash of an invite link as users paste it.
+fn invite_hash(link: &str) -> Option<String> {
+    let l = link.trim();
+    let l = l
+        .strip_prefix("https://")
+        .or_else(|| l.strip_prefix("http://"))
+        .unwrap_or(l);
+    let hash = l
+        .strip_prefix("t.me/+")
+        .or_else(|| l.strip_prefix("t.me/joinchat/"))
+        .or_else(|| l.strip_prefix("telegram.me/joinchat/"))
+        .or_else(|| l.strip_prefix('+'))
+        .unwrap_or(l);
+    (!hash.is_empty()
+        && hash
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then(|| hash.to_owned())
 }

@@ -708,36 +708,60 @@ impl Connection {
             numbered.push((msg_id, seq_no, message.body));
         }
         let salt = self.cluster.salt_for(key.id(), (now_ms / 1000) as i64);
-        let mut packet = Vec::new();
-        if numbered.len() == 1 {
-            let (msg_id, seq_no, body) = numbered.pop().expect("one message");
-            crypto::encrypt_server_packet(
-                key,
-                salt,
-                session_id,
-                msg_id,
-                seq_no,
-                &body,
-                &mut packet,
-            );
-        } else {
-            let container = service::container(&numbered);
-            let msg_id = s.next_msg_id(now_ms, false);
-            let seq_no = s.next_seq_no(false);
-            crypto::encrypt_server_packet(
-                key,
-                salt,
-                session_id,
-                msg_id,
-                seq_no,
-                &container,
-                &mut packet,
-            );
+        // Telegram never sends a container above ~1 MB (clients assert it: grammers' limit is
+        // 1,044,456 bytes), so two 512 KiB file chunks answered together go in two packets.
+        let mut batches: Vec<Vec<(i64, i32, Vec<u8>)>> = Vec::new();
+        let mut size = 0usize;
+        for message in numbered {
+            let len = message.2.len() + CONTAINER_ITEM_OVERHEAD;
+            match batches.last_mut() {
+                Some(batch) if size + len <= MAX_CONTAINER_BYTES => {
+                    size += len;
+                    batch.push(message);
+                }
+                _ => {
+                    size = len;
+                    batches.push(vec![message]);
+                }
+            }
+        }
+        for mut batch in batches {
+            let mut packet = Vec::new();
+            if batch.len() == 1 {
+                let (msg_id, seq_no, body) = batch.pop().expect("one message");
+                crypto::encrypt_server_packet(
+                    key,
+                    salt,
+                    session_id,
+                    msg_id,
+                    seq_no,
+                    &body,
+                    &mut packet,
+                );
+            } else {
+                let container = service::container(&batch);
+                let msg_id = s.next_msg_id(now_ms, false);
+                let seq_no = s.next_seq_no(false);
+                crypto::encrypt_server_packet(
+                    key,
+                    salt,
+                    session_id,
+                    msg_id,
+                    seq_no,
+                    &container,
+                    &mut packet,
+                );
+            }
+            self.codec.encode(&packet, out);
         }
         drop(s);
-        self.codec.encode(&packet, out);
     }
 }
+
+/// The most a container carries (Telegram's limit, as clients check it), and what each
+/// message adds to it (msg_id, seq_no, length).
+const MAX_CONTAINER_BYTES: usize = 1_000_000;
+const CONTAINER_ITEM_OVERHEAD: usize = 16;
 
 /// The time and parity rules for a client msg_id; `Some(code)` when it must be refused.
 fn check_msg_id(msg_id: i64, now_secs: i64) -> Option<i32> {
