@@ -53,6 +53,11 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
         .args(["--max-examples", &examples, "--seed", &seed])
+        // Not the coverage phase: on CPython 3.11 (Debian's python3) hypothesis' lambda
+        // descriptions there die with "AST constructor recursion depth mismatch" (a CPython
+        // ast bug under deep recursion) on whichever operation comes first, which is
+        // schemathesis' crash, not a finding about the API.
+        .args(["--phases", "examples,fuzzing,stateful"])
         .args(["--exclude-path", "/v1/events", "--exclude-path", "/v1/events/ws"])
         // tus PATCH bodies are `application/offset+octet-stream`, which schemathesis cannot
         // generate; resources.rs drives that route with real files.
