@@ -14,6 +14,12 @@ mod client;
 mod stats;
 mod suite;
 
+/// jemalloc, as in the shipped `telegate` binary (crates/cli): the `peer-grammers` contender runs
+/// in this binary, so the suite measures grammers with the allocator telegate ships
+/// (`peer-grammers-system-alloc` is the same driver on glibc's malloc).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

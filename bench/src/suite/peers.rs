@@ -23,8 +23,11 @@ use sha2::{Digest, Sha256};
 pub enum Contender {
     /// telegate through its HTTP API.
     Telegate,
-    /// grammers-client 0.11 called directly (what telegate is built on).
+    /// grammers-client 0.11 called directly (what telegate is built on), with jemalloc, the
+    /// allocator of the shipped telegate binary.
     Grammers,
+    /// The same driver in a binary with glibc's malloc: the same-run baseline of that choice.
+    GrammersGlibc,
     /// Telethon from PyPI with cryptg.
     Telethon,
     /// GramJS (npm `telegram`) with its default settings.
@@ -32,9 +35,10 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Contender; 4] = [
+    pub const ALL: [Contender; 5] = [
         Contender::Telegate,
         Contender::Grammers,
+        Contender::GrammersGlibc,
         Contender::Telethon,
         Contender::Gramjs,
     ];
@@ -43,6 +47,7 @@ impl Contender {
         match self {
             Contender::Telegate => "telegate",
             Contender::Grammers => "grammers",
+            Contender::GrammersGlibc => "grammers-glibc",
             Contender::Telethon => "telethon",
             Contender::Gramjs => "gramjs",
         }
@@ -52,6 +57,7 @@ impl Contender {
         match self {
             Contender::Telegate => "telegate (HTTP API)",
             Contender::Grammers => "bare grammers",
+            Contender::GrammersGlibc => "bare grammers, glibc malloc",
             Contender::Telethon => "Telethon+cryptg",
             Contender::Gramjs => "GramJS",
         }
@@ -177,7 +183,7 @@ pub fn install(cache: &Path, peers_dir: &Path, want: &[Contender]) -> anyhow::Re
         );
         versions.insert("Node.js".into(), node.trim_start_matches('v').into());
     }
-    if want.contains(&Contender::Grammers) {
+    if want.contains(&Contender::Grammers) || want.contains(&Contender::GrammersGlibc) {
         versions.insert("grammers-client".into(), "0.11.0".into());
     }
     Ok(Installed {
@@ -249,10 +255,47 @@ pub fn driver_command(
             c.arg("peer-grammers");
             c
         }
+        Contender::GrammersGlibc => Command::new(system_alloc_driver()?),
         Contender::Telegate => bail!("telegate is driven over HTTP, not by a driver process"),
     };
     command.arg(job_file);
     Ok(command)
+}
+
+/// `peer-grammers-system-alloc` beside this binary; under `cargo run`, built first with the same
+/// profile (a no-op when up to date: `cargo run` builds only the binary it runs).
+fn system_alloc_driver() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let binary = exe.with_file_name("peer-grammers-system-alloc");
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let release = exe
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "release");
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "-q",
+            "-p",
+            "telegate-bench",
+            "--bin",
+            "peer-grammers-system-alloc",
+        ]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.stdin(Stdio::null()).status()?;
+        if !status.success() {
+            bail!("building peer-grammers-system-alloc failed ({status})");
+        }
+    }
+    if !binary.exists() {
+        bail!(
+            "no {} (cargo build -p telegate-bench --bins)",
+            binary.display()
+        );
+    }
+    Ok(binary)
 }
 
 /// Runs one driver to its result line; `log` receives its stderr. Fails (with the tail of that

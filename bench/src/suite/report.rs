@@ -99,6 +99,46 @@ impl Figure {
             x: Some(n),
         }
     }
+    pub fn restore_rate(backend: &str, n: usize) -> Self {
+        Figure {
+            key: format!("restore.rate.{backend}"),
+            what: format!(
+                "{backend}: sessions restored per second, {n} accounts (open + load_all_sessions)"
+            ),
+            unit: "sessions/s",
+            higher_is_better: true,
+            x: None,
+        }
+    }
+    pub fn restore_secs(backend: &str, n: usize) -> Self {
+        Figure {
+            key: format!("restore.secs.{backend}"),
+            what: format!("{backend}: start-up restore of {n} accounts' sessions"),
+            unit: "s",
+            higher_is_better: false,
+            x: None,
+        }
+    }
+    pub fn restore_open_ms(backend: &str) -> Self {
+        Figure {
+            key: format!("restore.open.{backend}"),
+            what: format!(
+                "{backend}: of which telegate_store::open (pool, migrations check, key ring)"
+            ),
+            unit: "ms",
+            higher_is_better: false,
+            x: None,
+        }
+    }
+    pub fn restore_seed_secs(backend: &str, n: usize, peers: usize) -> Self {
+        Figure {
+            key: format!("restore.seed.{backend}"),
+            what: format!("{backend}: seeding {n} accounts (2 DC keys, {peers} peers each) through the store API, once"),
+            unit: "s",
+            higher_is_better: false,
+            x: None,
+        }
+    }
     fn machine(key: &str) -> Self {
         let what = match key {
             "ceiling.encrypt" => "SHA-256 + AES-256-IGE encrypt, 512 KiB, one core",
@@ -136,6 +176,9 @@ pub struct Report {
     pub load_start: String,
     pub load_end: String,
     pub wall_secs: f64,
+    /// A run of some scenarios or contenders only (`--only`, `--contenders`): its arguments. Such
+    /// a run does not rewrite RESULTS.md but replaces (or appends) its own section there.
+    pub partial: Option<String>,
     date: String,
 }
 
@@ -217,6 +260,7 @@ impl Report {
             load_start: String::new(),
             load_end: String::new(),
             wall_secs: 0.0,
+            partial: None,
             date: now_utc(),
         }
     }
@@ -240,6 +284,11 @@ impl Report {
             .entry(None)
             .or_default()
             .push(value);
+    }
+
+    /// A figure of telegate's own store (the restore scenario), not of a contender.
+    pub fn add_store(&mut self, figure: Figure, value: f64) {
+        self.entry(figure).entry(None).or_default().push(value);
     }
 
     fn summary(&self, key: &str, who: Option<Contender>) -> Option<Summary> {
@@ -288,7 +337,7 @@ impl Report {
         for f in self
             .figures
             .iter()
-            .filter(|f| !f.key.starts_with("ceiling."))
+            .filter(|f| !f.key.starts_with("ceiling.") && !f.key.starts_with("restore."))
         {
             let _ = write!(out, "| {} | {} |", f.what, f.unit);
             for c in &self.contenders {
@@ -323,6 +372,27 @@ impl Report {
             );
         }
         let _ = writeln!(out);
+        if self.figures.iter().any(|f| f.key.starts_with("restore.")) {
+            let _ = writeln!(
+                out,
+                "| telegate store: restore at start-up (same run) | unit | median (min–max) |"
+            );
+            let _ = writeln!(out, "|---|---|---:|");
+            for f in self
+                .figures
+                .iter()
+                .filter(|f| f.key.starts_with("restore."))
+            {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    f.what,
+                    f.unit,
+                    self.cell(&f.key, None)
+                );
+            }
+            let _ = writeln!(out);
+        }
         for (c, why) in &self.unavailable {
             let _ = writeln!(
                 out,
@@ -366,6 +436,9 @@ impl Report {
     }
 
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        if let Some(args) = &self.partial {
+            return self.write_partial(dir, args);
+        }
         let charts = dir.join("charts");
         std::fs::create_dir_all(&charts)?;
         self.chart(
@@ -409,13 +482,16 @@ impl Report {
         let _ = writeln!(
             md,
             "- plan: {} rounds (scale: {}), contenders alternating within each round; send: {} \
-             accounts, {} s per concurrency, {} timed sequential sends; scale: {:?} accounts",
+             accounts, {} s per concurrency, {} timed sequential sends; scale: {:?} accounts; \
+             restore: {} accounts x {} peers",
             p.rounds,
             p.scale_rounds,
             p.send_accounts,
             p.send_secs,
             p.latency_sends,
-            p.scale_accounts
+            p.scale_accounts,
+            p.restore_accounts,
+            p.restore_peers
         );
         let _ = writeln!(md, "- cells: median of the rounds (min–max)");
         let _ = writeln!(md);
@@ -443,6 +519,65 @@ impl Report {
             }).collect::<BTreeMap<_, _>>(),
         });
         std::fs::write(dir.join("results.json"), serde_json::to_vec_pretty(&raw)?)?;
+        Ok(())
+    }
+
+    /// A partial run's section of RESULTS.md, between markers naming its arguments: a rerun with
+    /// the same arguments replaces it, a full run drops every section (it rewrites the file).
+    fn write_partial(&self, dir: &Path, args: &str) -> anyhow::Result<()> {
+        let path = dir.join("RESULTS.md");
+        let begin = format!("<!-- partial run: {args} -->");
+        let end = "<!-- end of partial run -->";
+        let mut section = String::new();
+        let _ = writeln!(section, "{begin}");
+        let _ = writeln!(section, "## Partial run: `suite {args}`");
+        let _ = writeln!(section);
+        let _ = writeln!(
+            section,
+            "Generated by `cargo run --release -p telegate-bench -- suite {args}`; a rerun with the \
+             same arguments replaces this section, a full run the whole file."
+        );
+        let _ = writeln!(section);
+        let _ = writeln!(section, "- date: {}", self.date);
+        let _ = writeln!(section, "- machine: {}", machine());
+        let _ = writeln!(
+            section,
+            "- load average (1, 5, 15 min): {} at the start, {} at the end; wall time {:.0} s",
+            self.load_start, self.load_end, self.wall_secs
+        );
+        let p = &self.plan;
+        let _ = writeln!(
+            section,
+            "- plan: {} rounds (scale: {}); scale: {:?} accounts; restore: {} accounts x {} peers",
+            p.rounds, p.scale_rounds, p.scale_accounts, p.restore_accounts, p.restore_peers
+        );
+        let _ = writeln!(section, "- cells: median of the rounds (min–max)");
+        let _ = writeln!(section);
+        section.push_str(&self.table());
+        let _ = writeln!(section, "{end}");
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut md = match (
+            old.find(&begin),
+            old.find(&begin)
+                .and_then(|b| old[b..].find(end).map(|e| b + e)),
+        ) {
+            (Some(b), Some(e)) => {
+                let rest = old[e + end.len()..].trim_start_matches('\n');
+                format!("{}{section}{}", &old[..b], rest)
+            }
+            _ => {
+                let mut md = old.trim_end().to_string();
+                if !md.is_empty() {
+                    md.push_str("\n\n");
+                }
+                md.push_str(&section);
+                md
+            }
+        };
+        if !md.ends_with('\n') {
+            md.push('\n');
+        }
+        std::fs::write(path, md)?;
         Ok(())
     }
 
@@ -539,7 +674,7 @@ impl Report {
         for f in self
             .figures
             .iter()
-            .filter(|f| !f.key.starts_with("ceiling."))
+            .filter(|f| !f.key.starts_with("ceiling.") && !f.key.starts_with("restore."))
         {
             for c in measured {
                 let s = self
@@ -553,7 +688,7 @@ impl Report {
         for f in self
             .figures
             .iter()
-            .filter(|f| f.key.starts_with("ceiling."))
+            .filter(|f| f.key.starts_with("ceiling.") || f.key.starts_with("restore."))
         {
             let s = self.summary(&f.key, None).context("ceiling")?;
             if s.median <= 0.0 {
