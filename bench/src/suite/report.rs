@@ -356,22 +356,24 @@ impl Report {
             let _ = writeln!(out);
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "| raw ceiling (same run) | unit | median (min–max) |");
-        let _ = writeln!(out, "|---|---|---:|");
-        for f in self
-            .figures
-            .iter()
-            .filter(|f| f.key.starts_with("ceiling."))
-        {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} |",
-                f.what,
-                f.unit,
-                self.cell(&f.key, None)
-            );
+        if self.figures.iter().any(|f| f.key.starts_with("ceiling.")) {
+            let _ = writeln!(out, "| raw ceiling (same run) | unit | median (min–max) |");
+            let _ = writeln!(out, "|---|---|---:|");
+            for f in self
+                .figures
+                .iter()
+                .filter(|f| f.key.starts_with("ceiling."))
+            {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    f.what,
+                    f.unit,
+                    self.cell(&f.key, None)
+                );
+            }
+            let _ = writeln!(out);
         }
-        let _ = writeln!(out);
         if self.figures.iter().any(|f| f.key.starts_with("restore.")) {
             let _ = writeln!(
                 out,
@@ -718,6 +720,8 @@ mod tests {
             send_secs: 0.1,
             latency_sends: 1,
             scale_accounts: vec![1],
+            restore_accounts: 1,
+            restore_peers: 1,
             ceiling_secs: 0.1,
             settle_secs: 0.1,
         }

@@ -232,7 +232,7 @@ async fn populate(
                     return Ok::<_, anyhow::Error>(());
                 }
                 seed_account(&*store, &mut rng, i, peers).await?;
-                if (i + 1) % 2000 == 0 {
+                if (i + 1).is_multiple_of(2000) {
                     eprintln!(
                         "restore: {} accounts seeded ({:.0?})",
                         i + 1,
@@ -303,10 +303,10 @@ async fn seed_account(
             peer_id,
             kind,
             access_hash: (kind != PeerKind::Chat).then_some(rng.next() as i64),
-            is_bot: (kind == PeerKind::User).then_some(r % 17 == 0),
+            is_bot: (kind == PeerKind::User).then_some(r.is_multiple_of(17)),
             is_self: false,
             channel_kind: (kind == PeerKind::Channel).then_some(2),
-            username: (r % 3 == 0).then(|| format!("user{r:x}")),
+            username: r.is_multiple_of(3).then(|| format!("user{r:x}")),
             phone: None,
             display_name: Some(format!("Peer {j}")),
         });
