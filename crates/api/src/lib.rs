@@ -93,6 +93,9 @@ pub(crate) struct Inner {
     /// The account runtime; `None` when this process serves only the gateway-wide routes
     /// (tokens, webhooks, events), as some tests and tools do.
     pub gateway: Option<telegate_core::Gateway>,
+    /// One lock per upload: a PATCH holds it while it writes and sends parts, so a HEAD right
+    /// after a broken connection answers the offset that PATCH finally reached.
+    pub upload_locks: uploads::Locks,
 }
 
 impl AppState {
@@ -164,6 +167,7 @@ impl Server {
             worker: worker::WorkerHandle::default(),
             config: opts.config,
             gateway: opts.gateway,
+            upload_locks: Default::default(),
         };
         Ok(Server {
             state: AppState {

@@ -42,6 +42,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const TUS_VERSION: &str = "1.0.0";
+
+/// Per-upload locks (see `Inner::upload_locks`).
+#[derive(Default)]
+pub struct Locks(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl Locks {
+    async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(id.to_owned()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+
+    fn forget(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+}
 /// Unsent uploads are forgotten after this (Telegram drops unsent parts within hours too).
 const UPLOAD_TTL_MS: i64 = 6 * 3600 * 1000;
 
@@ -244,6 +264,8 @@ async fn upload_status(
     Path((account, id)): Path<(i64, String)>,
 ) -> ApiResult<Response> {
     auth.require_account_read(account)?;
+    load(&state, account, &id).await?;
+    let _busy = state.inner.upload_locks.lock(&id).await;
     let u = load(&state, account, &id).await?;
     let info = info_of(&state, &u).await;
     Ok((tus_headers(info.offset, info.length), Json(info)).into_response())
@@ -265,6 +287,8 @@ async fn upload_append(
     body: Body,
 ) -> ApiResult<Response> {
     let handle = account_for(&state, &auth, account, true)?;
+    load(&state, account, &id).await?;
+    let _busy = state.inner.upload_locks.lock(&id).await;
     let mut u = load(&state, account, &id).await?;
     if header_str(&headers, "content-type")
         .is_none_or(|c| !c.starts_with("application/offset+octet-stream"))
@@ -401,8 +425,10 @@ async fn delete_upload(
 ) -> ApiResult<StatusCode> {
     auth.require_account_write(account)?;
     load(&state, account, &id).await?;
+    let _busy = state.inner.upload_locks.lock(&id).await;
     let _ = tokio::fs::remove_file(spool_path(&state, &id)).await;
     state.store().delete_upload(&id).await?;
+    state.inner.upload_locks.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
