@@ -147,11 +147,20 @@ async fn dispatch_once(
         Some(c) => c,
         None => {
             // First start ever: begin at the log's end (webhooks get events appended after they
-            // were created; older ones are not replayed).
+            // were created; older ones are not replayed), but never past the start of a webhook
+            // that already exists: one created (and an event appended) before this first pass ran
+            // would otherwise miss that event. The log's end is read before the webhooks, so a
+            // webhook created in between starts at or after it.
             let c = match store.event_cursor(CURSOR).await? {
                 Some(c) => c,
                 None => {
-                    let last = store.last_event_id().await?;
+                    let end = store.last_event_id().await?;
+                    let last = store
+                        .webhooks()
+                        .await?
+                        .iter()
+                        .map(|h| h.start_after_event_id)
+                        .fold(end, i64::min);
                     store
                         .enqueue_deliveries(&[], CURSOR, last, now_ms())
                         .await?;
