@@ -268,6 +268,7 @@ impl Server {
         } else {
             None
         };
+        let sweeper = tokio::spawn(uploads::sweep(self.state.clone()));
         let app = self.router();
         let shutdown_tx = self.state.inner.shutdown_tx.clone();
         let signal = async move {
@@ -282,6 +283,7 @@ impl Server {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        let _ = sweeper.await;
         served
     }
 }

@@ -996,3 +996,322 @@ async fn a_64_mb_upload_interrupted_twice_resumes_and_downloads_identical() {
     }
     assert_eq!(hasher.finalize(), Sha256::digest(&data));
 }
+
+/// A small file in one multipart request; content checks before anything reaches a chat
+/// (a declared type the bytes contradict: 415; an image that does not decode sent as a photo:
+/// 422; a video sent as audio: 415); a sniffed type where none was declared; a photo and a
+/// video sent as what they are; progress events; the download alias with ETag/304 and Range;
+/// tus discovery and expiration (410).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_check_their_content_and_downloads_revalidate() {
+    let mock = TestMock::start().await;
+    let alice = mock.user("+15550701", "Alice").await;
+    let bob = mock.user("+15550702", "Bob").await;
+    let gw = TestGateway::with_runtime(mock.target()).await;
+    let id = mock.seed_account(&gw.store, alice, "+15550701").await;
+    let gw = gw.restart().await;
+    wait_connected(&gw, id).await;
+    let http = Http {
+        gw: &gw,
+        client: gw.admin(),
+    };
+    mock.control
+        .send_message(bob.user_id, &alice.user_id.to_string(), "hi")
+        .await
+        .unwrap();
+    http.ok(Method::POST, &format!("/v1/accounts/{id}/chats/sync"), None)
+        .await;
+    let uploads = format!("/v1/accounts/{id}/uploads");
+    let messages = format!("/v1/accounts/{id}/chats/{}/messages", bob.user_id);
+
+    // tus discovery.
+    let r = http
+        .client
+        .request(Method::OPTIONS, gw.at(&uploads))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["tus-version"], "1.0.0");
+    let ext = r.headers()["tus-extension"].to_str().unwrap().to_owned();
+    assert!(
+        ext.contains("creation") && ext.contains("expiration"),
+        "{ext}"
+    );
+
+    // A real PNG, made here.
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let multipart = |parts: &[(&str, Option<&str>, &str, &[u8])]| {
+        let boundary = "telegate-test-boundary-7";
+        let mut body = Vec::new();
+        for (name, filename, mime, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let disposition = match filename {
+                Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+                None => format!("form-data; name=\"{name}\""),
+            };
+            body.extend_from_slice(
+                format!("Content-Disposition: {disposition}\r\nContent-Type: {mime}\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        http.client
+            .post(gw.at(&uploads))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+    };
+    let r = multipart(&[
+        ("note", None, "text/plain", b"ignored"),
+        ("file", Some("pic.png"), "image/png", &png),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let up: Value = r.json().await.unwrap();
+    assert_eq!(up["state"], "complete", "{up}");
+    assert_eq!(up["name"], "pic.png");
+    assert_eq!(up["length"], png.len());
+    let (s, photo) = http
+        .send(
+            Method::POST,
+            &messages,
+            Some(json!({"text": "a photo", "media": {"upload": up["id"], "kind": "photo"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{photo}");
+    assert_eq!(photo["media"]["type"], "photo", "{photo}");
+
+    // Declared PNG, bytes of a PDF: refused before anything is kept.
+    let r = multipart(&[(
+        "file",
+        Some("fake.png"),
+        "image/png",
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n",
+    )])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "MEDIA_TYPE_MISMATCH");
+    assert!(
+        v["detail"].as_str().unwrap().contains("application/pdf"),
+        "{v}"
+    );
+    // No file part at all.
+    let r = multipart(&[("other", None, "text/plain", b"x")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // tus, the same rule at the first PATCH: the offset stays where it was.
+    let tus = |len: usize, meta: Option<&str>| {
+        let mut req = http
+            .client
+            .post(gw.at(&uploads))
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", len.to_string());
+        if let Some(m) = meta {
+            req = req.header("upload-metadata", m.to_owned());
+        }
+        req.send()
+    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let patch = |location: String, offset: usize, bytes: Vec<u8>| {
+        http.client
+            .patch(gw.at(&location))
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string())
+            .body(bytes)
+            .send()
+    };
+    let created = tus(png.len(), Some(&format!("filetype {}", b64("image/jpeg"))))
+        .await
+        .unwrap();
+    assert!(created.headers().contains_key("upload-expires"));
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let r = patch(location.clone(), 0, png.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let head = http.client.head(gw.at(&location)).send().await.unwrap();
+    assert_eq!(head.headers()["upload-offset"], "0");
+
+    // No declared type: the sniffed one is kept. A PNG cut short passes the sniff (its header
+    // is fine) but not the decoder: refused as a photo, sent as a document.
+    let broken: Vec<u8> = png[..png.len() / 2]
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(0u8, png.len() - png.len() / 2))
+        .collect();
+    let created = tus(broken.len(), Some(&format!("filename {}", b64("half.png"))))
+        .await
+        .unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let r = patch(location.clone(), 0, broken).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let info = http.ok(Method::GET, &location, None).await;
+    assert_eq!(info["mime_type"], "image/png", "sniffed: {info}");
+    let (s, v) = http
+        .send(
+            Method::POST,
+            &messages,
+            Some(json!({"media": {"upload": info["id"], "kind": "photo"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s.as_u16(), 422, "{v}");
+    assert_eq!(v["code"], "MEDIA_INVALID");
+    let (s, doc) = http
+        .send(
+            Method::POST,
+            &messages,
+            Some(json!({"media": {"upload": info["id"]}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{doc}");
+    assert_eq!(doc["media"]["type"], "document");
+
+    // 3 MiB of "video" in 6 parts: progress events, refused as audio, sent as a video.
+    let size = 3 * 1024 * 1024;
+    let mut data = vec![0u8; size];
+    getrandom::fill(&mut data).unwrap();
+    let created = tus(
+        size,
+        Some(&format!(
+            "filename {},filetype {}",
+            b64("clip.mp4"),
+            b64("video/mp4")
+        )),
+    )
+    .await
+    .unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let video: Value = created.json().await.unwrap();
+    let video_id = video["id"].as_str().unwrap().to_owned();
+    let r = patch(location, 0, data.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let events = gw.store.events_after(0, None, 10_000).await.unwrap();
+    let of_video: Vec<(String, i64)> = events
+        .iter()
+        .filter(|e| e.payload["upload"] == video_id.as_str())
+        .map(|e| (e.kind.clone(), e.payload["parts_done"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        of_video,
+        [
+            ("upload.progress".to_owned(), 1),
+            ("upload.progress".to_owned(), 2),
+            ("upload.progress".to_owned(), 3),
+            ("upload.progress".to_owned(), 4),
+            ("upload.progress".to_owned(), 5),
+            ("upload.completed".to_owned(), 6)
+        ]
+    );
+    let (s, v) = http
+        .send(
+            Method::POST,
+            &messages,
+            Some(json!({"media": {"upload": video_id, "kind": "audio"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s.as_u16(), 415, "{v}");
+    let (s, sent) = http
+        .send(
+            Method::POST,
+            &messages,
+            Some(
+                json!({"text": "a clip", "media": {"upload": video_id, "kind": "video",
+                        "duration": 3, "width": 640, "height": 360}}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["media"]["type"], "video", "{sent}");
+    let media_id = sent["media"]["media_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        media_id,
+        format!("{}_{}", bob.user_id, sent["id"]),
+        "{sent}"
+    );
+
+    // The alias downloads it, with an ETag that revalidates, and ranges.
+    let url = gw.at(&format!("/v1/accounts/{id}/media/{media_id}"));
+    let whole = http.client.get(&url).send().await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    let etag = whole.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), &data[..]);
+    let again = http
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let part = http
+        .client
+        .get(&url)
+        .header("range", "bytes=1000-1999")
+        .header("if-range", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &data[1000..2000]);
+    let stale = http
+        .client
+        .get(&url)
+        .header("range", "bytes=1000-1999")
+        .header("if-range", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        StatusCode::OK,
+        "If-Range mismatch: the whole file"
+    );
+    for bad in ["nope", "123", "x_5", "5_0"] {
+        let (s, _) = http
+            .fails(Method::GET, &format!("/v1/accounts/{id}/media/{bad}"), None)
+            .await;
+        assert_eq!(s, 400, "{bad}");
+    }
+
+    // Expiration: an upload left unfinished past Upload-Expires is gone (410, then 404).
+    let created = tus(5000, None).await.unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let left: Value = created.json().await.unwrap();
+    let mut record = gw
+        .store
+        .upload(left["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    record.expires_at = telegate_store::now_ms() - 1;
+    gw.store.put_upload(&record).await.unwrap();
+    let (s, code) = http.fails(Method::GET, &location, None).await;
+    assert_eq!((s, code.as_str()), (410, "UPLOAD_EXPIRED"));
+    let (s, _) = http.fails(Method::GET, &location, None).await;
+    assert_eq!(s, 404);
+    assert!(!gw
+        .config
+        .data_dir
+        .join("uploads")
+        .join(left["id"].as_str().unwrap())
+        .exists());
+}

@@ -235,6 +235,8 @@ fn table() -> Vec<(&'static str, &'static str, Need, Option<Value>)> {
             None,
         ),
         ("post", "/v1/accounts/{account}/uploads", Write, None),
+        ("options", "/v1/accounts/{account}/uploads", Read, None),
+        ("get", "/v1/accounts/{account}/media/{media}", Read, None),
         (
             "post",
             "/v1/accounts/{account}/chats/join",
@@ -299,6 +301,7 @@ impl Fixture {
             .replace("{token}", &self.token_id.to_string())
             .replace("{account}", &self.b.to_string())
             .replace("{peer}", &self.group_b.to_string())
+            .replace("{media}", &format!("{}_{}", self.group_b, self.message_b))
             .replace("{id}", &self.message_b.to_string())
             .replace("{link}", &self.link_b)
             .replace("{upload}", &self.upload_b)

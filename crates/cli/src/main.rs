@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use telegate_mockdc::server::{MockDc, MockDcConfig};
 
+mod remote;
 mod serve;
 mod tokens;
 
@@ -28,6 +29,16 @@ enum Command {
     /// API tokens for applications: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Log an account in on a running gateway, interactively: phone, code, 2FA password
+    /// (without echo), or a QR code drawn in the terminal (`--qr`), or a bot (`--bot`).
+    Login(remote::LoginArgs),
+    /// The accounts of a running gateway: list, show, logout.
+    #[command(subcommand)]
+    Accounts(remote::AccountsCommand),
+    /// Move sessions in and out of a running gateway: import from Telethon/GramJS/Pyrogram,
+    /// export to them (admin, audited).
+    #[command(subcommand)]
+    Sessions(remote::SessionsCommand),
     /// Run the mock Telegram datacenters (MTProto 2.0 on loopback) for tests and CI.
     MockDc(MockDcArgs),
     /// Database maintenance.
@@ -118,6 +129,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(_) => unreachable!("handled above"),
         Command::Tokens(cmd) => tokens::run(cmd).await,
+        Command::Login(args) => remote::login(args).await,
+        Command::Accounts(cmd) => remote::accounts(cmd).await,
+        Command::Sessions(cmd) => remote::sessions(cmd).await,
         Command::MockDc(args) => run_mock_dc(args).await,
         Command::Db(DbCommand::Migrate(args)) => {
             telegate_store::migrate(&args.database_url)

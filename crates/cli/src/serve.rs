@@ -200,7 +200,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         if let Some(dc) = &mock {
             println!("mock DC control API: {}", dc.ready_info().control_url);
-            println!("  sandbox users: +15550100 (Alice, @alice_sandbox), +15550101 (Bob, @bob_sandbox, 2FA password \"sandbox\"), +15550102 (Carol), bot @sandbox_bot");
+            println!("  sandbox users: +15550100 (Alice, @alice_sandbox), +15550101 (Bob, @bob_sandbox, 2FA password \"sandbox\"), +15550102 (Carol), +9996621234 (Dave, login code 22222), bot @sandbox_bot");
+            println!(
+                "  login codes of the others: GET {}/v1/login-codes/<phone>",
+                dc.ready_info().control_url
+            );
         }
         if let Some(dir) = &sandbox_dir {
             println!("data directory (deleted on exit): {}", dir.path().display());
@@ -215,6 +219,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
              -d '{{\"name\":\"my-app\",\"scopes\":[\"read\",\"write\"]}}' {base}/v1/tokens"
         );
+        if mock.is_some() {
+            // Log Dave in (account 1 in this fresh database) and send Alice a message.
+            let post =
+                "curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json'";
+            println!("  {post} -d '{{\"phone\":\"+9996621234\"}}' {base}/v1/accounts");
+            println!("  {post} -d '{{\"code\":\"22222\"}}' {base}/v1/accounts/1/login/code");
+            println!(
+                "  {post} -d '{{\"text\":\"Hello from telegate\"}}' {base}/v1/accounts/1/chats/@alice_sandbox/messages"
+            );
+        }
         println!("API reference: {base}/docs");
     }
     tracing::info!(%addr, "listening");
@@ -238,6 +252,9 @@ fn seed_sandbox(dc: &MockDc) -> anyhow::Result<()> {
         ("+15550100", "Alice", Some("alice_sandbox"), None),
         ("+15550101", "Bob", Some("bob_sandbox"), Some("sandbox")),
         ("+15550102", "Carol", None, None),
+        // A Telegram test number (99966XYYYY): its login code is the DC digit five times,
+        // so the printed curl commands can log in without reading the code anywhere.
+        ("+9996621234", "Dave", Some("dave_sandbox"), None),
     ] {
         world
             .create_user(
@@ -247,7 +264,7 @@ fn seed_sandbox(dc: &MockDc) -> anyhow::Result<()> {
                     last_name: None,
                     username: username.map(Into::into),
                     password: password.map(Into::into),
-                    dc_id: None,
+                    dc_id: phone.starts_with("+99966").then_some(2),
                 },
                 dcs,
             )

@@ -126,7 +126,8 @@ fn the_sandbox_prints_commands_that_work() {
         .iter()
         .filter(|l| l.trim_start().starts_with("curl "))
         .collect();
-    assert_eq!(curls.len(), 3, "{text}");
+    // readyz, whoami, a token; then log the test-number user in and send a message.
+    assert_eq!(curls.len(), 6, "{text}");
     // The README shows the same commands (for the default port) after its first command.
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
@@ -143,6 +144,7 @@ fn the_sandbox_prints_commands_that_work() {
         let shown = curl.replace(&url, "http://127.0.0.1:8080");
         assert!(readme.contains(shown.trim()), "README lacks: {shown}");
     }
+    let mut answers = Vec::new();
     for curl in curls {
         // As a new user would: pasted into a shell after the export line.
         let out = Command::new("sh")
@@ -154,7 +156,16 @@ fn the_sandbox_prints_commands_that_work() {
         assert!(out.status.success(), "{curl}: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON answer");
         assert!(v.get("code").is_none(), "{curl}: {v}");
+        answers.push(v);
     }
+    assert_eq!(answers[3]["id"], 1, "the first account: {}", answers[3]);
+    assert_eq!(
+        answers[4]["step"], "done",
+        "logged in by code: {}",
+        answers[4]
+    );
+    assert_eq!(answers[5]["text"], "Hello from telegate", "{}", answers[5]);
+    assert!(answers[5]["id"].as_i64().unwrap() > 0);
     // The admin token really is admin; the docs page is served.
     let client = reqwest::blocking::Client::new();
     let r = client
@@ -291,5 +302,216 @@ fn tokens_from_the_cli_work_against_a_running_server() {
         who(&token).status(),
         401,
         "revoked by the CLI: refused after the cache time"
+    );
+}
+
+/// Runs `telegate <args>` against the server, feeding `answer(prompt)` to each prompt it
+/// writes on stderr (prompts end without a newline, so stderr is read byte by byte).
+fn interactive(
+    args: &[&str],
+    url: &str,
+    token: &str,
+    mut answer: impl FnMut(&str) -> Option<String>,
+) -> (bool, String, String) {
+    use std::io::{Read, Write};
+    let mut child = telegate()
+        .args(args)
+        .env("TELEGATE_URL", url)
+        .env("TELEGATE_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut err = Vec::new();
+    let mut pending = String::new();
+    let mut byte = [0u8; 1];
+    while stderr.read(&mut byte).unwrap_or(0) == 1 {
+        err.push(byte[0]);
+        pending.push(byte[0] as char);
+        if pending.ends_with(": ") {
+            if let Some(a) = answer(&pending) {
+                writeln!(stdin, "{a}").unwrap();
+                stdin.flush().unwrap();
+                pending.clear();
+            }
+        }
+        if byte[0] == b'\n' {
+            pending.clear();
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    (
+        status.success(),
+        out.join().unwrap(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// The CLI as an operator uses it against `telegate serve`: an interactive login with a code
+/// and a 2FA password, the account list, a session exported and imported again as another
+/// account that connects without logging in, and a logout.
+#[test]
+fn login_accounts_and_sessions_from_the_cli() {
+    let mut cmd = telegate();
+    cmd.args(["serve", "--sandbox", "--listen", "127.0.0.1:0"]);
+    let running = spawn(cmd);
+    let lines = running.read_until("API reference");
+    let url = url_of(&lines);
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("admin token: "))
+        .unwrap()
+        .to_owned();
+    let control = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("mock DC control API: "))
+        .unwrap()
+        .to_owned();
+    let client = reqwest::blocking::Client::new();
+
+    // Bob has 2FA: phone (flag), code (read from the mock, as from the phone), password.
+    let mut prompts = Vec::new();
+    let (ok, out, err) = interactive(&["login", "--phone", "+15550101"], &url, &token, |p| {
+        prompts.push(p.trim().to_owned());
+        if p.contains("Login code") {
+            let v: serde_json::Value = client
+                .get(format!("{control}/v1/login-codes/+15550101"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            Some(v["code"].as_str().expect("a pending code").to_owned())
+        } else if p.contains("2FA password") {
+            Some("sandbox".into())
+        } else {
+            None
+        }
+    });
+    assert!(ok, "login failed: {err}");
+    assert!(
+        out.contains("logged in: account 1 is @bob_sandbox"),
+        "{out}"
+    );
+    assert!(
+        prompts.iter().any(|p| p.starts_with("Login code")),
+        "{prompts:?}"
+    );
+    assert!(
+        prompts.iter().any(|p| p.starts_with("2FA password")),
+        "{prompts:?}"
+    );
+    assert!(
+        !err.contains("sandbox\n"),
+        "the password is not echoed: {err}"
+    );
+
+    // A wrong code is refused with the product's stable error code.
+    let (ok, _, err) = interactive(&["login", "--phone", "+15550102"], &url, &token, |p| {
+        p.contains("Login code").then(|| "00000".to_owned())
+    });
+    assert!(!ok);
+    assert!(err.contains("PHONE_CODE_INVALID"), "{err}");
+
+    let wait_connected = |id: i64| {
+        for _ in 0..200 {
+            let (ok, out, _) =
+                interactive(&["accounts", "show", &id.to_string()], &url, &token, |_| {
+                    None
+                });
+            if ok && out.contains("\"state\": \"connected\"") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("account {id} did not connect");
+    };
+    wait_connected(1);
+    let (ok, out, _) = interactive(&["accounts", "list"], &url, &token, |_| None);
+    assert!(ok);
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .expect(&out);
+    assert!(
+        row.contains("+15550101") && row.contains("connected"),
+        "{out}"
+    );
+
+    // Export Bob's session for Telethon, stop account 1, import the string: account 3
+    // (2 is the refused login) connects on the same key without a login.
+    let (ok, exported, err) = interactive(
+        &["sessions", "export", "1", "--format", "telethon"],
+        &url,
+        &token,
+        |_| None,
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("keep it secret"), "{err}");
+    let exported = exported.trim().to_owned();
+    assert!(
+        exported.starts_with('1') && exported.len() > 300,
+        "{exported}"
+    );
+    let r = client
+        .post(format!("{url}/v1/accounts/1/stop"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bob.session.txt");
+    std::fs::write(&file, &exported).unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "2AAAA").unwrap();
+    let (ok, out, err) = interactive(
+        &[
+            "sessions",
+            "import",
+            "--format",
+            "telethon",
+            file.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+        &url,
+        &token,
+        |_| None,
+    );
+    assert!(!ok, "one of the two files is bad");
+    assert!(err.contains("1 of 2 sessions were not imported"), "{err}");
+    let imported: i64 = out
+        .lines()
+        .find_map(|l| l.split("imported as account ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out} {err}"));
+    assert!(
+        out.contains("bad.txt") || err.contains("bad.txt"),
+        "the bad file is named: {out} {err}"
+    );
+    wait_connected(imported);
+
+    let (ok, out, err) = interactive(
+        &["accounts", "logout", &imported.to_string()],
+        &url,
+        &token,
+        |_| None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("logged out"), "{out}");
+    let (_, out, _) = interactive(&["accounts", "list"], &url, &token, |_| None);
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{imported} "))),
+        "{out}"
     );
 }

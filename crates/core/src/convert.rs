@@ -73,6 +73,7 @@ pub fn user_view(user: &tl::enums::User) -> Option<UserView> {
             username: u.username.clone(),
             phone: u.phone.clone(),
             bot: u.bot,
+            premium: u.premium,
         }),
         tl::enums::User::Empty(_) => None,
     }
@@ -216,7 +217,20 @@ pub fn formatted(
     }
 }
 
-pub fn media_view(m: &tl::enums::MessageMedia) -> Option<MediaView> {
+/// The view of a message's media; `chat_id` and `message_id` make the download id of files.
+pub fn media_view(m: &tl::enums::MessageMedia, chat_id: i64, message_id: i32) -> Option<MediaView> {
+    let mut v = media_kind_view(m)?;
+    if matches!(
+        v.kind.as_str(),
+        "photo" | "document" | "video" | "audio" | "voice" | "sticker"
+    ) && v.id.is_some()
+    {
+        v.media_id = Some(format!("{chat_id}_{message_id}"));
+    }
+    Some(v)
+}
+
+fn media_kind_view(m: &tl::enums::MessageMedia) -> Option<MediaView> {
     use tl::enums::MessageMedia as M;
     let view = |kind: &str| MediaView {
         kind: kind.into(),
@@ -224,6 +238,7 @@ pub fn media_view(m: &tl::enums::MessageMedia) -> Option<MediaView> {
         size: None,
         mime_type: None,
         file_name: None,
+        media_id: None,
     };
     Some(match m {
         M::Empty => return None,
@@ -291,7 +306,10 @@ pub fn message_view(m: &tl::enums::Message) -> Option<MessageView> {
             outgoing: m.out,
             silent: m.silent,
             edit_date: m.edit_date.map(|d| d as i64),
-            media: m.media.as_ref().and_then(media_view),
+            media: m
+                .media
+                .as_ref()
+                .and_then(|media| media_view(media, peer_id(&m.peer_id), m.id)),
             forwarded_from: match &m.fwd_from {
                 Some(tl::enums::MessageFwdHeader::Header(h)) => h.from_id.as_ref().map(peer_id),
                 None => None,

@@ -186,6 +186,8 @@ error_codes! {
     UploadIncomplete = ("UPLOAD_INCOMPLETE", 409, Never),
     /// A tus PATCH at the wrong offset.
     UploadOffsetMismatch = ("UPLOAD_OFFSET_MISMATCH", 409, Never),
+    /// The upload was not finished before its `Upload-Expires` (tus expiration); start anew.
+    UploadExpired = ("UPLOAD_EXPIRED", 410, Never),
     MediaNotFound = ("MEDIA_NOT_FOUND", 404, Never),
     RangeNotSatisfiable = ("RANGE_NOT_SATISFIABLE", 416, Never),
     /// A file reference went stale and could not be refreshed.

@@ -54,7 +54,10 @@ pub use error::{CoreError, CoreResult, ErrorCode, RetryHint, TelegramErrorInfo};
 pub use events::EventEnvelope;
 pub use gateway::Gateway;
 pub use hygiene::HygieneReport;
-pub use media::{upload_plan, MediaChunks, MediaSource, BIG_FILE_THRESHOLD, UPLOAD_PART_SIZE};
+pub use media::{
+    upload_plan, MediaChunks, MediaSource, BIG_FILE_THRESHOLD, MAX_PARTS, MAX_PARTS_PREMIUM,
+    UPLOAD_PART_SIZE,
+};
 pub use ops::AccountHandle;
 pub use target::{DcAddress, DcProvisioner, MockProvisioner, TelegramTarget};
 pub use telegate_store::{AccountState, SessionFormat};

@@ -21,7 +21,9 @@ use crate::types::*;
 pub const UPLOAD_PART_SIZE: usize = 512 * 1024;
 /// Files above this go through `saveBigFilePart`.
 pub const BIG_FILE_THRESHOLD: u64 = 10 * 1024 * 1024;
-/// Telegram's part limits: 4000 parts (8000 for premium users).
+/// Telegram's part limits: 4000 parts (8000 for premium users), as `help.getAppConfig`'s
+/// `upload_max_fileparts_default` / `_premium` say.
+pub const MAX_PARTS: u64 = 4000;
 pub const MAX_PARTS_PREMIUM: u64 = 8000;
 
 /// Download chunk: the largest `upload.getFile` limit grammers asks for.
@@ -193,22 +195,53 @@ impl AccountHandle {
                     video: None,
                 })
             }
-            MediaKind::Document => {
+            MediaKind::Document | MediaKind::Video | MediaKind::Audio | MediaKind::Voice => {
+                let duration = req.duration.unwrap_or(0);
+                let mut attributes = vec![tl::enums::DocumentAttribute::Filename(
+                    tl::types::DocumentAttributeFilename {
+                        file_name: file.name.clone(),
+                    },
+                )];
+                match req.kind {
+                    MediaKind::Video => attributes.push(tl::enums::DocumentAttribute::Video(
+                        tl::types::DocumentAttributeVideo {
+                            round_message: false,
+                            supports_streaming: true,
+                            nosound: false,
+                            duration: f64::from(duration),
+                            w: req.width.unwrap_or(0) as i32,
+                            h: req.height.unwrap_or(0) as i32,
+                            preload_prefix_size: None,
+                            video_start_ts: None,
+                            video_codec: None,
+                        },
+                    )),
+                    MediaKind::Audio | MediaKind::Voice => attributes.push(
+                        tl::enums::DocumentAttribute::Audio(tl::types::DocumentAttributeAudio {
+                            voice: req.kind == MediaKind::Voice,
+                            duration: duration as i32,
+                            title: None,
+                            performer: None,
+                            waveform: None,
+                        }),
+                    ),
+                    _ => {}
+                }
+                let default_mime = match req.kind {
+                    MediaKind::Video => "video/mp4",
+                    MediaKind::Audio => "audio/mpeg",
+                    MediaKind::Voice => "audio/ogg",
+                    _ => "application/octet-stream",
+                };
                 tl::enums::InputMedia::UploadedDocument(tl::types::InputMediaUploadedDocument {
                     nosound_video: false,
-                    force_file: true,
+                    // A plain document stays a file; videos and audio are shown with players.
+                    force_file: req.kind == MediaKind::Document,
                     spoiler: false,
                     file: input_file,
                     thumb: None,
-                    mime_type: req
-                        .mime_type
-                        .clone()
-                        .unwrap_or_else(|| "application/octet-stream".into()),
-                    attributes: vec![tl::enums::DocumentAttribute::Filename(
-                        tl::types::DocumentAttributeFilename {
-                            file_name: file.name.clone(),
-                        },
-                    )],
+                    mime_type: req.mime_type.clone().unwrap_or_else(|| default_mime.into()),
+                    attributes,
                     stickers: None,
                     video_cover: None,
                     video_timestamp: None,
@@ -402,6 +435,18 @@ fn source_of(media: Option<&tl::enums::MessageMedia>) -> Option<MediaSource> {
             })
         }
         _ => None,
+    }
+}
+
+impl MediaSource {
+    /// A strong HTTP validator: Telegram never changes the bytes of a document or photo id.
+    pub fn etag(&self) -> String {
+        use tl::enums::InputFileLocation as L;
+        match &self.location {
+            L::InputDocumentFileLocation(d) => format!("\"d{}-{}\"", d.id, self.size),
+            L::InputPhotoFileLocation(p) => format!("\"p{}-{}\"", p.id, self.size),
+            _ => format!("\"f{}-{}\"", self.dc_id, self.size),
+        }
     }
 }
 

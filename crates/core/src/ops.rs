@@ -496,7 +496,10 @@ impl AccountHandle {
                 outgoing: true,
                 silent: req.silent,
                 edit_date: None,
-                media: u.media.as_ref().and_then(convert::media_view),
+                media: u
+                    .media
+                    .as_ref()
+                    .and_then(|m| convert::media_view(m, chat_id, u.id)),
                 forwarded_from: None,
                 action: None,
                 deleted: false,
@@ -1532,6 +1535,26 @@ impl AccountHandle {
                 },
             )
             .collect())
+    }
+
+    /// The account as Telegram describes it now (`users.getUsers([self])`), e.g. whether it is
+    /// premium, which doubles its file size limit.
+    pub async fn me(&self) -> CoreResult<UserView> {
+        let users = self
+            .acct
+            .invoke(
+                &tl::functions::users::GetUsers {
+                    id: vec![tl::enums::InputUser::UserSelf],
+                },
+                CallCtx::read(),
+            )
+            .await?;
+        users.iter().find_map(convert::user_view).ok_or_else(|| {
+            CoreError::new(
+                ErrorCode::TelegramError,
+                "Telegram did not describe this account",
+            )
+        })
     }
 
     /// Terminates another session of the account (`account.resetAuthorization`).

@@ -155,6 +155,9 @@ pub struct UserView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     pub bot: bool,
+    /// Telegram Premium (twice the file size limit: 4000 MiB instead of 2000).
+    #[serde(default)]
+    pub premium: bool,
 }
 
 /// An error as health reports it.
@@ -300,6 +303,10 @@ pub struct MediaView {
     pub mime_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
+    /// Files (photos, documents, videos, audio, voice, stickers): `{chat_id}_{message_id}`, the
+    /// id to download it with (`GET /v1/accounts/{account}/media/{media_id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
 }
 
 /// A message as the API and the events show it.
@@ -561,6 +568,12 @@ pub enum MediaKind {
     Document,
     /// A compressed photo (JPEG/PNG); Telegram makes its sizes.
     Photo,
+    /// A video (played inline, streamable), with its duration and size when known.
+    Video,
+    /// A music file (shown with a player), with its duration when known.
+    Audio,
+    /// A voice message (OGG/Opus, shown as a waveform).
+    Voice,
 }
 
 /// A media message: an uploaded file plus a caption.
@@ -574,6 +587,11 @@ pub struct SendMedia {
     pub entities: Option<Vec<Entity>>,
     pub reply_to: Option<i32>,
     pub silent: bool,
+    /// Video/audio/voice: the duration in seconds (Telegram shows 0:00 without it).
+    pub duration: Option<u32>,
+    /// Video: the width and height in pixels.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
 }
 
 /// Per-call options.

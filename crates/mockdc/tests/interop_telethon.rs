@@ -310,3 +310,65 @@ async fn telethon_joins_a_channel_by_invite_link() {
     let _ = owner;
     eprintln!("telethon join result: {result}");
 }
+
+/// Issue 4 acceptance: Telethon uploads a 20 MB file (saveBigFilePart), sends it as a
+/// document, downloads it back (upload.getFile) and gets an identical SHA-256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telethon_uploads_and_downloads_a_20_mb_file() {
+    let Some(python) = python_or_skip("telethon_uploads_and_downloads_a_20_mb_file") else {
+        return;
+    };
+    let dc = MockDc::start(MockDcConfig {
+        dcs: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("start the mock DC");
+    let dcs = dc.ready_info().dcs.len() as i32;
+    let user = dc
+        .cluster()
+        .world()
+        .create_user(
+            telegate_mockdc::world::NewUser {
+                phone: "+15552201".into(),
+                first_name: "Uploader".into(),
+                dc_id: Some(2),
+                ..Default::default()
+            },
+            dcs,
+        )
+        .expect("create user")
+        .id;
+    let size = 20 * 1024 * 1024;
+    let scenario = serde_json::json!({
+        "dc_id": 2, "phone": "+15552201", "user_id": user, "size": size,
+    })
+    .to_string();
+    let ready_path = write_ready_file(&dc);
+    let script = repo_root().join("interop/python/telethon_files.py");
+    let run = run_script(
+        &python,
+        &[
+            script.as_os_str(),
+            ready_path.as_os_str(),
+            std::ffi::OsStr::new(&scenario),
+        ],
+        &repo_root(),
+    )
+    .await;
+    let _ = std::fs::remove_file(&ready_path);
+    dc.shutdown().await;
+
+    let result = run.expect_ok("telethon_files.py");
+    assert_eq!(result["size"], size, "{}", run.describe());
+    // Telethon picks 128 KiB parts below 100 MB (saveBigFilePart above 10 MB).
+    assert_eq!(result["parts"], 160, "128 KiB parts: {}", run.describe());
+    assert_eq!(result["document"]["size"], size);
+    assert_eq!(result["document"]["dc_id"], 2);
+    assert_eq!(
+        result["sha256"].as_str().map(str::len),
+        Some(64),
+        "{}",
+        run.describe()
+    );
+}

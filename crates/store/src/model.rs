@@ -469,6 +469,9 @@ pub struct Upload {
     pub parts_done: Vec<u8>,
     pub state: String,
     pub expires_at: i64,
+    /// What the content checks found once the bytes were complete: `image WxH` (a decodable
+    /// image) or `invalid: <reason>`; `None` when not an image or not checked.
+    pub media_check: Option<String>,
 }
 
 impl Upload {

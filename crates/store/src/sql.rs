@@ -487,7 +487,7 @@ struct LinkRow {
 }
 
 const UPLOAD_COLS: &str = "id, account_id, file_id, name, mime_type, total_size, part_size, \
-    total_parts, big, parts_done, state, expires_at";
+    total_parts, big, parts_done, state, expires_at, media_check";
 
 #[derive(sqlx::FromRow)]
 struct UploadRow {
@@ -503,6 +503,7 @@ struct UploadRow {
     parts_done: Vec<u8>,
     state: String,
     expires_at: i64,
+    media_check: Option<String>,
 }
 
 const WEBHOOK_COLS: &str = "id, account_id, url, secret IS NOT NULL AS has_secret, event_filter, \
@@ -3041,11 +3042,13 @@ impl Store for SqlStore {
         db!(self, |p| {
             sqlx::query(
             "INSERT INTO uploads (id, account_id, file_id, name, mime_type, total_size, part_size, \
-             total_parts, big, parts_done, state, created_at, updated_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+             total_parts, big, parts_done, state, created_at, updated_at, expires_at, \
+             media_check) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
              ON CONFLICT (id) DO UPDATE SET parts_done = excluded.parts_done, \
              state = excluded.state, updated_at = excluded.updated_at, \
-             expires_at = excluded.expires_at"
+             expires_at = excluded.expires_at, mime_type = excluded.mime_type, \
+             media_check = excluded.media_check"
         )
         .bind(&u.id)
         .bind(u.account_id)
@@ -3060,6 +3063,7 @@ impl Store for SqlStore {
         .bind(&u.state)
         .bind(now)
         .bind(u.expires_at)
+        .bind(&u.media_check)
         .execute(p)
         .await
         .map(|r| r.rows_affected())
@@ -3086,6 +3090,7 @@ impl Store for SqlStore {
             parts_done: r.parts_done,
             state: r.state,
             expires_at: r.expires_at,
+            media_check: r.media_check,
         }))
     }
 
@@ -3146,6 +3151,7 @@ impl Store for SqlStore {
                 parts_done: bits,
                 state,
                 expires_at: r.expires_at,
+                media_check: r.media_check,
             })
         })?;
         Ok(found)

@@ -931,6 +931,7 @@ async fn storage_story(db: &TestDb) {
         parts_done: vec![],
         state: "uploading".into(),
         expires_at: t0 + 1000,
+        media_check: None,
     };
     store.put_upload(&up).await.unwrap();
     for p in [0, 3, 9] {
@@ -942,10 +943,15 @@ async fn storage_story(db: &TestDb) {
     for p in [1, 2, 4, 5, 6, 7, 8] {
         store.mark_upload_part("up-1", p).await.unwrap();
     }
-    assert_eq!(
-        store.upload("up-1").await.unwrap().unwrap().state,
-        "complete"
-    );
+    let mut done = store.upload("up-1").await.unwrap().unwrap();
+    assert_eq!(done.state, "complete");
+    // The sniffed type and the media check are kept.
+    done.mime_type = Some("image/png".into());
+    done.media_check = Some("image 2x3".into());
+    store.put_upload(&done).await.unwrap();
+    let again = store.upload("up-1").await.unwrap().unwrap();
+    assert_eq!(again.mime_type.as_deref(), Some("image/png"));
+    assert_eq!(again.media_check.as_deref(), Some("image 2x3"));
     assert_eq!(store.expire_uploads(t0 + 999).await.unwrap(), 0);
     assert_eq!(store.expire_uploads(t0 + 1000).await.unwrap(), 1);
     assert!(store.upload("up-1").await.unwrap().is_none());
@@ -1771,6 +1777,7 @@ async fn secrets_not_in_raw_database(db: &TestDb) {
             parts_done: pattern.clone(),
             state: "uploading".into(),
             expires_at: i64::MAX,
+            media_check: None,
         })
         .await
         .unwrap();

@@ -393,9 +393,12 @@ impl World {
             return Err(Fail::migrate("PHONE", home));
         }
         let mut rng = rand::rng();
-        let code: String = (0..self.config.login_code_length)
-            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-            .collect();
+        let code: String = match test_number_code(&phone, home, self.config.login_code_length) {
+            Some(code) => code,
+            None => (0..self.config.login_code_length)
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect(),
+        };
         let mut hash = [0u8; 9];
         rng.fill_bytes(&mut hash);
         let phone_code_hash = hex::encode(hash);
@@ -728,6 +731,16 @@ impl World {
     }
 }
 
+/// Telegram's test phone numbers (core.telegram.org/api/auth#test-accounts): `99966XYYYY`,
+/// X the DC, get the code X repeated ("22222" on DC 2), so scripts can log in without reading
+/// the code anywhere. Only for a number whose home is that DC, as on Telegram's test DCs.
+fn test_number_code(phone: &str, home_dc: i32, length: usize) -> Option<String> {
+    let digits = phone.strip_prefix("99966")?;
+    let dc = digits.chars().next()?.to_digit(10)? as i32;
+    (digits.len() == 5 && digits.chars().all(|c| c.is_ascii_digit()) && dc == home_dc && dc > 0)
+        .then(|| dc.to_string().repeat(length))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,6 +760,35 @@ mod tests {
             .unwrap()
             .id;
         (world, id)
+    }
+
+    #[test]
+    fn test_numbers_get_the_dc_digit_as_code() {
+        let mut world = World::new(WorldConfig::default());
+        for (phone, dc) in [("9996621234", 2), ("+99966 3 0001", 3)] {
+            world
+                .create_user(
+                    NewUser {
+                        phone: phone.into(),
+                        first_name: "Test".into(),
+                        dc_id: Some(dc),
+                        ..Default::default()
+                    },
+                    5,
+                )
+                .unwrap();
+            world.send_code(dc, phone, 0).unwrap();
+            assert_eq!(world.login_code(phone).unwrap(), dc.to_string().repeat(5));
+        }
+        // Any other number gets a random code (so not, in general, the test-number one).
+        let (mut world, _) = world_with(None);
+        let codes: std::collections::HashSet<String> = (0..5)
+            .map(|i| {
+                world.send_code(2, "15550100", i).unwrap();
+                world.login_code("15550100").unwrap().to_owned()
+            })
+            .collect();
+        assert!(codes.len() > 1, "{codes:?}");
     }
 
     #[test]
