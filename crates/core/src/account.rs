@@ -93,6 +93,8 @@ pub(crate) struct Account {
     inflight: Semaphore,
     /// Serialises login steps of this account.
     pub(crate) login_lock: tokio::sync::Mutex<()>,
+    /// The transfer pool, made on the first file transfer (`transfer.rs`).
+    pub(crate) transfer: Mutex<Option<Arc<crate::transfer::TransferPool>>>,
 }
 
 /// How a call behaves.
@@ -121,7 +123,7 @@ impl CallCtx {
 }
 
 /// How an invocation error is handled.
-enum Failure {
+pub(crate) enum Failure {
     Flood(u32),
     Migrate(i32),
     Transient,
@@ -129,7 +131,7 @@ enum Failure {
     Other,
 }
 
-fn classify(e: &InvocationError) -> Failure {
+pub(crate) fn classify(e: &InvocationError) -> Failure {
     match e {
         InvocationError::Rpc(r) => {
             if r.code == 420
@@ -252,6 +254,7 @@ impl Account {
                 queued: AtomicU32::new(0),
                 inflight: Semaphore::new(max),
                 login_lock: tokio::sync::Mutex::new(()),
+                transfer: Mutex::new(None),
             }),
             rx,
         )
@@ -353,7 +356,10 @@ impl Account {
     }
 
     /// Waits (up to `deadline`) for a connected client.
-    async fn connected_conn(&self, deadline: tokio::time::Instant) -> CoreResult<Arc<Conn>> {
+    pub(crate) async fn connected_conn(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> CoreResult<Arc<Conn>> {
         let mut rx = self.state_tx.subscribe();
         loop {
             let state = *rx.borrow_and_update();
@@ -527,7 +533,7 @@ impl Account {
         }
     }
 
-    fn count_error(&self, e: &CoreError) {
+    pub(crate) fn count_error(&self, e: &CoreError) {
         metrics::counter!("telegate_errors_total", "code" => e.code.as_str()).increment(1);
         self.note_error(e);
     }

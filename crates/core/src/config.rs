@@ -165,6 +165,12 @@ pub struct RuntimeConfig {
     pub writer_batch: usize,
     pub hygiene: Hygiene,
     pub device: DeviceInfo,
+    /// Connections of the transfer pool (upload parts, downloads from the home DC), each its
+    /// own MTProto session on the account's key, opened lazily while the others are busy.
+    /// 0 sends file traffic over the account's grammers client as before.
+    pub transfer_connections: usize,
+    /// A transfer connection with nothing to do closes after this.
+    pub transfer_idle_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -187,6 +193,8 @@ impl Default for RuntimeConfig {
             writer_batch: 2048,
             hygiene: Hygiene::default(),
             device: DeviceInfo::default(),
+            transfer_connections: 4,
+            transfer_idle_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -29,7 +29,8 @@
 //!   `telegate_flood_wait_seconds_total` {method}, `telegate_errors_total` {code},
 //!   `telegate_reconnects_total`, `telegate_queue_depth`, `telegate_events_written_total`,
 //!   `telegate_store_commit_seconds`, `telegate_client_panics_total`,
-//!   `telegate_connect_seconds`.
+//!   `telegate_connect_seconds`, `telegate_transfer_connect_seconds` (a transfer-pool
+//!   connection: TCP + initConnection), `telegate_transfer_bytes_total` {direction}.
 
 pub mod config;
 pub mod convert;
@@ -46,6 +47,7 @@ mod hygiene;
 mod login;
 mod media;
 mod ops;
+mod transfer;
 mod updates;
 mod writer;
 

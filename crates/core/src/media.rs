@@ -4,13 +4,20 @@
 //! Why the gateway sends parts itself instead of grammers' `upload_stream`: the API receives a
 //! file in resumable pieces (tus), possibly over several requests and gateway restarts; each
 //! 512 KiB part goes to Telegram as soon as it is complete, and the store remembers which
-//! parts are done, so nothing is held in memory and an interrupted upload resumes. Downloads
-//! use grammers' `iter_download`, which already re-authorizes on the file's DC.
+//! parts are done, so nothing is held in memory and an interrupted upload resumes.
+//!
+//! Parts and downloads of files on the home DC go through the account's transfer pool
+//! (`transfer.rs`: several connections, no gzip of incompressible parts); a download keeps
+//! `transfer_connections` chunk requests in flight and delivers them in order. Files on
+//! another DC use grammers' `iter_download`, which re-authorizes on the file's DC.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use grammers_client::media::Downloadable;
 use grammers_tl_types as tl;
 
-use crate::account::{core_error, CallCtx};
+use crate::account::{core_error, Account, CallCtx};
 use crate::convert;
 use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::ops::{channel_of, updates_messages, AccountHandle};
@@ -55,10 +62,73 @@ impl Downloadable for Location<'_> {
 
 /// The bytes of a range of a file, chunk by chunk.
 pub struct MediaChunks {
-    iter: grammers_client::client::DownloadIter,
+    source: Chunks,
     /// Bytes to drop from the first chunk (the range starts inside it).
     skip: usize,
     remaining: u64,
+}
+
+enum Chunks {
+    /// Another DC: grammers follows FILE_MIGRATE and authorizes there.
+    Grammers(grammers_client::client::DownloadIter),
+    /// The home DC, through the transfer pool: consecutive chunks requested in parallel.
+    Pool(PoolDownload),
+}
+
+/// Aborts a prefetch when the download is dropped.
+struct Prefetch(tokio::task::JoinHandle<CoreResult<Vec<u8>>>);
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct PoolDownload {
+    acct: Arc<Account>,
+    location: tl::enums::InputFileLocation,
+    /// Offset of the next chunk to request.
+    next_offset: u64,
+    /// End of the wanted range, rounded up to a chunk.
+    end: u64,
+    window: usize,
+    inflight: VecDeque<Prefetch>,
+}
+
+impl PoolDownload {
+    fn fill(&mut self) {
+        while self.inflight.len() < self.window && self.next_offset < self.end {
+            let acct = self.acct.clone();
+            let req = tl::functions::upload::GetFile {
+                precise: false,
+                cdn_supported: false,
+                location: self.location.clone(),
+                offset: self.next_offset as i64,
+                limit: CHUNK as i32,
+            };
+            self.next_offset += CHUNK;
+            self.inflight.push_back(Prefetch(tokio::spawn(async move {
+                match acct.invoke_file(&req, CallCtx::read()).await? {
+                    tl::enums::upload::File::File(f) => Ok(f.bytes),
+                    tl::enums::upload::File::CdnRedirect(_) => Err(CoreError::new(
+                        ErrorCode::TelegramError,
+                        "Telegram redirected the file to a CDN (not supported)",
+                    )),
+                }
+            })));
+        }
+    }
+
+    async fn next(&mut self) -> CoreResult<Option<Vec<u8>>> {
+        self.fill();
+        let Some(mut first) = self.inflight.pop_front() else {
+            return Ok(None);
+        };
+        let r = (&mut first.0)
+            .await
+            .map_err(|e| CoreError::internal(format!("download task: {e}")))?;
+        self.fill();
+        r.map(Some)
+    }
 }
 
 impl MediaChunks {
@@ -67,7 +137,11 @@ impl MediaChunks {
         if self.remaining == 0 {
             return Ok(None);
         }
-        let Some(mut chunk) = self.iter.next().await.map_err(core_error)? else {
+        let next = match &mut self.source {
+            Chunks::Grammers(iter) => iter.next().await.map_err(core_error)?,
+            Chunks::Pool(p) => p.next().await?.filter(|c| !c.is_empty()),
+        };
+        let Some(mut chunk) = next else {
             return Err(CoreError::new(
                 ErrorCode::TelegramError,
                 "Telegram ended the file before its announced size",
@@ -108,6 +182,11 @@ pub fn upload_plan(size: u64) -> CoreResult<(i32, bool)> {
 }
 
 impl AccountHandle {
+    /// The transfer pool's connections: (opened since the pool was made, open now).
+    pub fn transfer_connections(&self) -> (u64, usize) {
+        self.acct.transfer_stats()
+    }
+
     /// Saves one part of an upload on Telegram (`part` counts from 0). Safe to repeat.
     pub async fn save_file_part(
         &self,
@@ -121,7 +200,7 @@ impl AccountHandle {
         };
         let ok = if file.big {
             self.acct
-                .invoke(
+                .invoke_file(
                     &tl::functions::upload::SaveBigFilePart {
                         file_id: file.file_id,
                         file_part: part,
@@ -133,7 +212,7 @@ impl AccountHandle {
                 .await?
         } else {
             self.acct
-                .invoke(
+                .invoke_file(
                     &tl::functions::upload::SaveFilePart {
                         file_id: file.file_id,
                         file_part: part,
@@ -364,13 +443,29 @@ impl AccountHandle {
             .ok_or_else(|| crate::account::state_error(self.acct.state()))?;
         let offset = offset.min(source.size);
         let remaining = len.min(source.size - offset);
+        let window = self.acct.rt.config.transfer_connections;
+        if window > 0 && source.dc_id == conn.home_dc() {
+            let start = offset / CHUNK * CHUNK;
+            return Ok(MediaChunks {
+                source: Chunks::Pool(PoolDownload {
+                    acct: self.acct.clone(),
+                    location: source.location.clone(),
+                    next_offset: start,
+                    end: (offset + remaining).div_ceil(CHUNK) * CHUNK,
+                    window,
+                    inflight: VecDeque::new(),
+                }),
+                skip: (offset - start) as usize,
+                remaining,
+            });
+        }
         let iter = conn
             .client
             .iter_download(&Location(source))
             .chunk_size(CHUNK as i32)
             .skip_chunks((offset / CHUNK) as i32);
         Ok(MediaChunks {
-            iter,
+            source: Chunks::Grammers(iter),
             skip: (offset % CHUNK) as usize,
             remaining,
         })
