@@ -367,10 +367,7 @@ async fn drive(
                     None => unsent_init = Some(body),
                 }
             }
-            while ready {
-                let Some((body, waiter)) = queue.pop_front() else {
-                    break;
-                };
+            while let Some((body, waiter)) = if ready { queue.pop_front() } else { None } {
                 match mtp.push(&mut out, &body) {
                     Some(id) => {
                         sent.insert(
@@ -410,7 +407,7 @@ async fn drive(
                 // Only service messages (salts request, acks) went out: wait for answers.
                 break;
             }
-            if !(ready && !queue.is_empty()) && unsent_init.is_none() {
+            if (!ready || queue.is_empty()) && unsent_init.is_none() {
                 break;
             }
         }

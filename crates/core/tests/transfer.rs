@@ -98,6 +98,7 @@ async fn parallel_parts_use_several_connections_and_survive_drops() {
                 entities: None,
                 reply_to: None,
                 silent: false,
+                ..Default::default()
             },
             &CallOptions::default(),
         )
