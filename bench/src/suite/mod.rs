@@ -82,6 +82,15 @@ pub struct SuiteArgs {
     /// `bench_<random>` on it and drops it at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     pub restore_postgres_url: String,
+    /// Bytes of the transfer scenario's file, in MB (10^6). Default: 512, smoke 1.
+    #[arg(long)]
+    pub transfer_mb: Option<usize>,
+    /// Ranged GETs in flight when downloading the file back through telegate.
+    #[arg(long, default_value_t = 4)]
+    pub transfer_parallel: usize,
+    /// Rounds of the transfer scenario. Default: 3, smoke 1.
+    #[arg(long)]
+    pub transfer_rounds: Option<usize>,
     /// Where the peers are installed and jobs, logs and smoke results go.
     /// Default: target/bench-peers.
     #[arg(long)]
@@ -104,6 +113,8 @@ pub enum Scenario {
     Scale,
     /// telegate's store: sessions restored per second at start-up, SQLite and PostgreSQL.
     Restore,
+    /// A file through telegate's HTTP API: tus upload + send, then parallel ranged downloads.
+    Transfer,
 }
 
 /// Sizes of one run.
@@ -121,6 +132,9 @@ struct Plan {
     restore_peers: usize,
     ceiling_secs: f64,
     settle_secs: f64,
+    transfer_bytes: usize,
+    transfer_parallel: usize,
+    transfer_rounds: usize,
 }
 
 impl Plan {
@@ -146,6 +160,9 @@ impl Plan {
             restore_peers: args.restore_peers.unwrap_or(if s { 5 } else { 100 }),
             ceiling_secs: if s { 0.2 } else { 2.0 },
             settle_secs: if s { 0.2 } else { 2.0 },
+            transfer_bytes: args.transfer_mb.unwrap_or(if s { 1 } else { 512 }) * 1_000_000,
+            transfer_parallel: args.transfer_parallel.max(1),
+            transfer_rounds: args.transfer_rounds.unwrap_or(if s { 1 } else { 3 }),
         }
     }
 }
@@ -190,12 +207,17 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         report.partial = Some(argv.join(" "));
     }
 
-    // telegate: measured only when this build has `telegate serve` (and a driver for it).
+    // telegate: measured only when this build has `telegate serve`.
     let mut measured = Vec::new();
+    let mut gateway = None;
     for &c in &contenders {
         if c == Contender::Telegate {
             match telegate::detect(args.telegate_bin.as_deref()) {
-                telegate::Availability::Available(_) => measured.push(c),
+                telegate::Availability::Available(binary) => {
+                    eprintln!("telegate: measuring {} serve", binary.display());
+                    gateway = Some(telegate::Telegate::new(binary)?);
+                    measured.push(c);
+                }
                 telegate::Availability::Unavailable(why) => {
                     eprintln!("telegate: {why}");
                     report.unavailable.push((c, why));
@@ -213,7 +235,8 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     // The send scenario's world: senders and the recipients they write to (offline).
     let mut send_mock = None;
     let mut send_accounts: BTreeMap<Contender, Vec<Account>> = BTreeMap::new();
-    if wants(Scenario::Send) {
+    // (The transfer scenario uses this world too: its first account.)
+    if wants(Scenario::Send) || (wants(Scenario::Transfer) && gateway.is_some()) {
         let mut mock = Mock::start(args.mock_threads)?;
         let senders = mock.create_users("s", plan.send_accounts)?;
         let recipients = mock.create_users("r", plan.send_accounts)?;
@@ -256,20 +279,38 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     };
 
     let mut job_number = 0usize;
-    let mut next_job =
-        |c: Contender, scenario: &str, job: &Value| -> anyhow::Result<(PathBuf, PathBuf)> {
-            job_number += 1;
-            let path = jobs.join(format!("{job_number:03}-{scenario}-{}.json", c.key()));
-            write_private(&path, &serde_json::to_vec(job)?)?;
-            Ok((path.clone(), path.with_extension("log")))
-        };
+    // The job file and log of the next job (telegate's jobs have a log only).
+    let mut next_paths = |c: Contender, scenario: &str| -> (PathBuf, PathBuf) {
+        job_number += 1;
+        let path = jobs.join(format!("{job_number:03}-{scenario}-{}.json", c.key()));
+        (path.clone(), path.with_extension("log"))
+    };
+    let send_plan = telegate::SendPlan {
+        concurrency: &plan.concurrency,
+        secs: plan.send_secs,
+        latency_sends: plan.latency_sends,
+        text: TEXT,
+    };
+
+    // The transfer scenario's file: random bytes (incompressible), made once per run.
+    let transfer_data = match (&gateway, wants(Scenario::Transfer)) {
+        (Some(_), true) => {
+            let mut data = vec![0u8; plan.transfer_bytes];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut data);
+            Some(bytes::Bytes::from(data))
+        }
+        _ => None,
+    };
 
     for round in 0..plan.rounds {
         eprintln!("round {}/{}", round + 1, plan.rounds);
+        let mut pipe = None;
         if wants(Scenario::Ceilings) {
             let secs = Duration::from_secs_f64(plan.ceiling_secs);
             report.add_machine("ceiling.encrypt", ceiling::encrypt_per_core(secs));
-            report.add_machine("ceiling.pipe", ceiling::loopback_pipe(secs)?);
+            let mb_s = ceiling::loopback_pipe(secs)?;
+            report.add_machine("ceiling.pipe", mb_s);
+            pipe = Some(mb_s);
         }
         if let Some(world) = &restore_world {
             for i in 0..world.seeded.len() {
@@ -284,10 +325,18 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
                 report.add_store(Figure::restore_open_ms(backend), r.open_secs * 1000.0);
             }
         }
-        if let Some(mock) = &send_mock {
+        if let (Some(mock), true) = (&send_mock, wants(Scenario::Send)) {
             for &c in &measured {
+                let (path, log) = next_paths(c, "send");
+                if let (Contender::Telegate, Some(gateway)) = (c, &gateway) {
+                    let run = gateway
+                        .send(mock, &send_accounts[&c], &send_plan, &log)
+                        .with_context(|| format!("{} send", c.label()))?;
+                    record_send(&mut report, c, &run, &plan)?;
+                    continue;
+                }
                 let job = send_job(c, mock, &send_accounts[&c], &plan);
-                let (path, log) = next_job(c, "send", &job)?;
+                write_private(&path, &serde_json::to_vec(&job)?)?;
                 let command = peers::driver_command(c, &installed, &peers_dir, &path)?;
                 let run = peers::run_driver(command, &log, Duration::from_secs(600))
                     .with_context(|| format!("{} send", c.label()))?;
@@ -295,12 +344,53 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
                 record_send(&mut report, c, &run, &plan)?;
             }
         }
+        if let (Some(gateway), Some(data), Some(mock), true) = (
+            &gateway,
+            &transfer_data,
+            &send_mock,
+            round < plan.transfer_rounds,
+        ) {
+            let c = Contender::Telegate;
+            let (_, log) = next_paths(c, "transfer");
+            let run = gateway
+                .transfer(
+                    mock,
+                    &send_accounts[&c][0],
+                    data.clone(),
+                    plan.transfer_parallel,
+                    &log,
+                )
+                .with_context(|| format!("{} transfer", c.label()))?;
+            let mb = plan.transfer_bytes / 1_000_000;
+            report.add_store(Figure::telegate_upload(mb), run.upload_mb_s);
+            report.add_store(
+                Figure::telegate_download(mb, plan.transfer_parallel),
+                run.download_mb_s,
+            );
+            if let Some(pipe) = pipe {
+                report.add_store(
+                    Figure::telegate_upload_vs_pipe(),
+                    run.upload_mb_s / pipe * 100.0,
+                );
+            }
+        }
         if round < plan.scale_rounds {
             if let Some(mock) = &scale_mock {
                 for &n in &plan.scale_accounts {
                     for &c in &measured {
+                        let (path, log) = next_paths(c, &format!("scale{n}"));
+                        if let (Contender::Telegate, Some(gateway)) = (c, &gateway) {
+                            let settle = Duration::from_secs_f64(plan.settle_secs);
+                            let run = gateway
+                                .scale(mock, &scale_accounts[&c][..n], settle, &log)
+                                .with_context(|| {
+                                    format!("{} scale at {n} accounts", c.label())
+                                })?;
+                            record_telegate_scale(&mut report, n, &run);
+                            continue;
+                        }
                         let job = scale_job(c, mock, &scale_accounts[&c][..n], &plan);
-                        let (path, log) = next_job(c, &format!("scale{n}"), &job)?;
+                        write_private(&path, &serde_json::to_vec(&job)?)?;
                         let command = peers::driver_command(c, &installed, &peers_dir, &path)?;
                         let run = peers::run_driver(command, &log, Duration::from_secs(900))
                             .with_context(|| format!("{} scale at {n} accounts", c.label()))?;
@@ -326,6 +416,7 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         }
         world.cleanup();
     }
+    report.add_gateway_cost();
     report.load_end = report::load_average();
     report.wall_secs = started.elapsed().as_secs_f64();
 
@@ -467,6 +558,16 @@ fn record_send(
                 client.waiting_pct,
             );
         }
+        // telegate: the HTTP load generator (this process's threads) has its own CPU figure.
+        if let (Some(a), Some(b)) = (
+            start.event["http_cpu"].as_f64(),
+            end.event["http_cpu"].as_f64(),
+        ) {
+            report.add_store(
+                Figure::telegate_http_cpu(concurrency),
+                (b - a) / wall.as_secs_f64() * 100.0,
+            );
+        }
         if let Some(mock) = CpuUse::between(start.mock_cpu, end.mock_cpu, wall) {
             report.add(
                 Figure::cpu(concurrency, "mock DC", "busy"),
@@ -525,4 +626,28 @@ fn record_scale(
     );
     report.add(Figure::startup_secs(n), c, connected.at.as_secs_f64());
     Ok(())
+}
+
+/// telegate's scale figures: RSS of the serve process that imported the accounts (over its
+/// own empty baseline), start-up of a second process over the same database.
+fn record_telegate_scale(report: &mut Report, n: usize, run: &telegate::ScaleRun) {
+    let c = Contender::Telegate;
+    let per = |kib: u64| kib.saturating_sub(run.baseline_kib) as f64 / n as f64;
+    report.add(Figure::rss_per_account(n), c, per(run.idle_kib));
+    report.add(Figure::rss_total(n), c, run.idle_kib as f64 / 1024.0);
+    report.add(Figure::connect_secs(n), c, run.restore_connect_secs);
+    report.add(Figure::startup_secs(n), c, run.startup_secs);
+    report.add_store(Figure::telegate_import_secs(n), run.import_secs);
+    report.add_store(
+        Figure::telegate_rss_connected(n),
+        per(run.connected_kib),
+    );
+    report.add_store(
+        Figure::telegate_rss_restarted(n),
+        per(run.restarted_idle_kib),
+    );
+    report.add_store(
+        Figure::telegate_rss_baseline(n),
+        run.baseline_kib as f64 / 1024.0,
+    );
 }

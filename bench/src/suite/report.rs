@@ -25,6 +25,12 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// A row of the contenders' table (not a ceiling, restore or telegate-only figure).
+    fn is_contenders(&self) -> bool {
+        !["ceiling.", "restore.", "telegate."]
+            .iter()
+            .any(|p| self.key.starts_with(p))
+    }
     pub fn send_rate(concurrency: usize) -> Self {
         Figure {
             key: format!("send.rate.{concurrency}"),
@@ -138,6 +144,88 @@ impl Figure {
             higher_is_better: false,
             x: None,
         }
+    }
+    fn telegate(key: String, what: String, unit: &'static str, higher_is_better: bool) -> Self {
+        Figure {
+            key: format!("telegate.{key}"),
+            what,
+            unit,
+            higher_is_better,
+            x: None,
+        }
+    }
+    /// The gateway's added cost: telegate's latency minus bare grammers' in the same round.
+    pub fn telegate_added_latency(which: &str) -> Self {
+        Self::telegate(
+            format!("added.{which}"),
+            format!("send latency {which} added by the gateway (telegate HTTP − bare grammers, same round)"),
+            "ms",
+            false,
+        )
+    }
+    pub fn telegate_upload(mb: usize) -> Self {
+        Self::telegate(
+            "upload".into(),
+            format!("upload of {mb} MB random bytes: tus POST + one PATCH + POST …/messages with the upload"),
+            "MB/s",
+            true,
+        )
+    }
+    pub fn telegate_download(mb: usize, parallel: usize) -> Self {
+        Self::telegate(
+            "download".into(),
+            format!("download of the {mb} MB back: ranged GETs of …/media, {parallel} in flight"),
+            "MB/s",
+            true,
+        )
+    }
+    pub fn telegate_upload_vs_pipe() -> Self {
+        Self::telegate(
+            "upload_vs_pipe".into(),
+            "upload through the HTTP API / encrypted loopback pipe (same round)".into(),
+            "%",
+            true,
+        )
+    }
+    pub fn telegate_http_cpu(concurrency: usize) -> Self {
+        Self::telegate(
+            format!("http_cpu.{concurrency}"),
+            format!("HTTP load generator CPU (reqwest, in the bench process), {concurrency} in flight"),
+            "% core",
+            false,
+        )
+    }
+    pub fn telegate_import_secs(n: usize) -> Self {
+        Self::telegate(
+            format!("import.{n}"),
+            format!("{n} sessions imported over HTTP (32 at once) until all connected"),
+            "s",
+            false,
+        )
+    }
+    pub fn telegate_rss_connected(n: usize) -> Self {
+        Self::telegate(
+            format!("rss_connected.{n}"),
+            format!("RSS per account just connected (before the settle), {n} accounts"),
+            "KiB",
+            false,
+        )
+    }
+    pub fn telegate_rss_restarted(n: usize) -> Self {
+        Self::telegate(
+            format!("rss_restarted.{n}"),
+            format!("RSS per idle account after a restart from the database, {n} accounts (over the empty process's baseline)"),
+            "KiB",
+            false,
+        )
+    }
+    pub fn telegate_rss_baseline(n: usize) -> Self {
+        Self::telegate(
+            format!("rss_baseline.{n}"),
+            format!("RSS of `telegate serve` listening with an empty database (baseline of the {n}-account figures)"),
+            "MiB",
+            false,
+        )
     }
     fn machine(key: &str) -> Self {
         let what = match key {
@@ -291,6 +379,26 @@ impl Report {
         self.entry(figure).entry(None).or_default().push(value);
     }
 
+    /// telegate's latency minus bare grammers', round by round (they alternate within a round).
+    pub fn add_gateway_cost(&mut self) {
+        for which in ["p50", "p99"] {
+            let key = format!("send.latency.{which}");
+            let Some(values) = self.values.get(&key) else {
+                continue;
+            };
+            let (Some(t), Some(g)) = (
+                values.get(&Some(Contender::Telegate)),
+                values.get(&Some(Contender::Grammers)),
+            ) else {
+                continue;
+            };
+            let added: Vec<f64> = t.iter().zip(g).map(|(t, g)| t - g).collect();
+            for v in added {
+                self.add_store(Figure::telegate_added_latency(which), v);
+            }
+        }
+    }
+
     fn summary(&self, key: &str, who: Option<Contender>) -> Option<Summary> {
         self.values
             .get(key)
@@ -337,7 +445,7 @@ impl Report {
         for f in self
             .figures
             .iter()
-            .filter(|f| !f.key.starts_with("ceiling.") && !f.key.starts_with("restore."))
+            .filter(|f| f.is_contenders())
         {
             let _ = write!(out, "| {} | {} |", f.what, f.unit);
             for c in &self.contenders {
@@ -384,6 +492,27 @@ impl Report {
                 .figures
                 .iter()
                 .filter(|f| f.key.starts_with("restore."))
+            {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    f.what,
+                    f.unit,
+                    self.cell(&f.key, None)
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if self.figures.iter().any(|f| f.key.starts_with("telegate.")) {
+            let _ = writeln!(
+                out,
+                "| telegate (HTTP API): more figures (same run) | unit | median (min–max) |"
+            );
+            let _ = writeln!(out, "|---|---|---:|");
+            for f in self
+                .figures
+                .iter()
+                .filter(|f| f.key.starts_with("telegate."))
             {
                 let _ = writeln!(
                     out,
@@ -485,7 +614,7 @@ impl Report {
             md,
             "- plan: {} rounds (scale: {}), contenders alternating within each round; send: {} \
              accounts, {} s per concurrency, {} timed sequential sends; scale: {:?} accounts; \
-             restore: {} accounts x {} peers",
+             restore: {} accounts x {} peers; transfer (telegate): {} MB, {} ranged GETs in flight, {} rounds",
             p.rounds,
             p.scale_rounds,
             p.send_accounts,
@@ -493,7 +622,10 @@ impl Report {
             p.latency_sends,
             p.scale_accounts,
             p.restore_accounts,
-            p.restore_peers
+            p.restore_peers,
+            p.transfer_bytes / 1_000_000,
+            p.transfer_parallel,
+            p.transfer_rounds
         );
         let _ = writeln!(md, "- cells: median of the rounds (min–max)");
         let _ = writeln!(md);
@@ -616,7 +748,7 @@ impl Report {
             root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
             return Ok(());
         }
-        let colors = [RED, BLUE, GREEN, MAGENTA];
+        let colors = [RED, BLUE, GREEN, MAGENTA, CYAN];
         let draw = |x_range: std::ops::Range<f64>| -> anyhow::Result<()> {
             let mut chart = ChartBuilder::on(&root)
                 .margin(20)
@@ -676,7 +808,7 @@ impl Report {
         for f in self
             .figures
             .iter()
-            .filter(|f| !f.key.starts_with("ceiling.") && !f.key.starts_with("restore."))
+            .filter(|f| f.is_contenders())
         {
             for c in measured {
                 let s = self
@@ -687,12 +819,15 @@ impl Report {
                 }
             }
         }
-        for f in self
-            .figures
-            .iter()
-            .filter(|f| f.key.starts_with("ceiling.") || f.key.starts_with("restore."))
-        {
+        for f in self.figures.iter().filter(|f| !f.is_contenders()) {
             let s = self.summary(&f.key, None).context("ceiling")?;
+            // The gateway's added latency is a difference: any finite value is a figure.
+            if f.key.starts_with("telegate.added.") {
+                if !s.median.is_finite() {
+                    bail!("smoke: {:?} is {}", f.what, s.median);
+                }
+                continue;
+            }
             if s.median <= 0.0 {
                 bail!("smoke: ceiling {:?} is {}", f.what, s.median);
             }
@@ -724,6 +859,9 @@ mod tests {
             restore_peers: 1,
             ceiling_secs: 0.1,
             settle_secs: 0.1,
+            transfer_bytes: 1,
+            transfer_parallel: 1,
+            transfer_rounds: 1,
         }
     }
 
