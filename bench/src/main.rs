@@ -47,7 +47,7 @@ enum Command {
     /// Encrypted RPC round trips and payload throughput through the in-process mock DC.
     Mockdc(MockdcArgs),
     /// telegate vs GramJS, Telethon+cryptg and bare grammers on one mock DC (bench/README.md).
-    Suite(suite::SuiteArgs),
+    Suite(Box<suite::SuiteArgs>),
     /// The bare-grammers driver process the suite spawns (not for direct use).
     #[command(hide = true)]
     PeerGrammers { job_file: std::path::PathBuf },
@@ -132,7 +132,7 @@ enum Scenario {
 fn main() -> anyhow::Result<()> {
     let args = match Cli::parse().command {
         Command::Mockdc(args) => args,
-        Command::Suite(args) => return suite::run(args),
+        Command::Suite(args) => return suite::run(*args),
         Command::PeerGrammers { job_file } => return suite::grammers_peer::main(&job_file),
     };
     if args.runs == 0 || args.secs <= 0.0 {

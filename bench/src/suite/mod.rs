@@ -383,9 +383,7 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
                             let settle = Duration::from_secs_f64(plan.settle_secs);
                             let run = gateway
                                 .scale(mock, &scale_accounts[&c][..n], settle, &log)
-                                .with_context(|| {
-                                    format!("{} scale at {n} accounts", c.label())
-                                })?;
+                                .with_context(|| format!("{} scale at {n} accounts", c.label()))?;
                             record_telegate_scale(&mut report, n, &run);
                             continue;
                         }
@@ -638,10 +636,7 @@ fn record_telegate_scale(report: &mut Report, n: usize, run: &telegate::ScaleRun
     report.add(Figure::connect_secs(n), c, run.restore_connect_secs);
     report.add(Figure::startup_secs(n), c, run.startup_secs);
     report.add_store(Figure::telegate_import_secs(n), run.import_secs);
-    report.add_store(
-        Figure::telegate_rss_connected(n),
-        per(run.connected_kib),
-    );
+    report.add_store(Figure::telegate_rss_connected(n), per(run.connected_kib));
     report.add_store(
         Figure::telegate_rss_restarted(n),
         per(run.restarted_idle_kib),

@@ -190,7 +190,9 @@ impl Figure {
     pub fn telegate_http_cpu(concurrency: usize) -> Self {
         Self::telegate(
             format!("http_cpu.{concurrency}"),
-            format!("HTTP load generator CPU (reqwest, in the bench process), {concurrency} in flight"),
+            format!(
+                "HTTP load generator CPU (reqwest, in the bench process), {concurrency} in flight"
+            ),
             "% core",
             false,
         )
@@ -442,11 +444,7 @@ impl Report {
             "|---|---|{}",
             "---:|".repeat(self.contenders.len() + peers.len())
         );
-        for f in self
-            .figures
-            .iter()
-            .filter(|f| f.is_contenders())
-        {
+        for f in self.figures.iter().filter(|f| f.is_contenders()) {
             let _ = write!(out, "| {} | {} |", f.what, f.unit);
             for c in &self.contenders {
                 let _ = write!(out, " {} |", self.cell(&f.key, Some(*c)));
@@ -805,11 +803,7 @@ impl Report {
         if !self.errors.is_empty() {
             bail!("smoke: errors during the run:\n{}", self.errors.join("\n"));
         }
-        for f in self
-            .figures
-            .iter()
-            .filter(|f| f.is_contenders())
-        {
+        for f in self.figures.iter().filter(|f| f.is_contenders()) {
             for c in measured {
                 let s = self
                     .summary(&f.key, Some(*c))

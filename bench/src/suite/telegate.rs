@@ -429,7 +429,10 @@ impl Http {
                 None => "/v1/accounts?limit=500".to_string(),
             };
             let page = self.call(reqwest::Method::GET, &path, None).await?;
-            for item in page["items"].as_array().context("GET /v1/accounts: no items")? {
+            for item in page["items"]
+                .as_array()
+                .context("GET /v1/accounts: no items")?
+            {
                 states.insert(
                     item["id"].as_i64().context("account without id")?,
                     item["state"].as_str().unwrap_or("?").to_string(),
@@ -595,7 +598,11 @@ async fn send_job(
     let mut phases = Vec::new();
     let mut throughput = Vec::new();
     for &concurrency in plan.concurrency {
-        let mut start_phase = phase(&format!("send.{concurrency}.start"), serve.pid, serve.spawned)?;
+        let mut start_phase = phase(
+            &format!("send.{concurrency}.start"),
+            serve.pid,
+            serve.spawned,
+        )?;
         start_phase.event = json!({ "http_cpu": http_times().map(|t| t.on_cpu.as_secs_f64()) });
         phases.push(start_phase);
         let start = Instant::now();
@@ -763,7 +770,10 @@ async fn transfer_job(
     }
     let sent = http
         .client
-        .post(format!("{}/v1/accounts/{account}/chats/me/messages", http.base))
+        .post(format!(
+            "{}/v1/accounts/{account}/chats/me/messages",
+            http.base
+        ))
         .header("authorization", &http.auth)
         .header("idempotency-key", idempotency_key())
         .json(&json!({ "text": "bench file", "media": { "upload": upload } }))
